@@ -1,0 +1,169 @@
+"""The ``neurosim`` command: train, evaluate and list models.
+
+Errors that neurosim anticipates print as one line on standard error with a non-zero exit
+status: 2 for invalid input, 3 for a diverged run, 130 for an interrupted one.
+"""
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from .errors import NeurosimError
+
+__all__ = ["main", "build_parser"]
+
+logger = logging.getLogger("neurosim")
+
+DEFAULT_MODEL = "mnist-784-500-10"
+
+
+def _add_train(subparsers):
+    parser = subparsers.add_parser(
+        "train", help="train a model and write a run directory",
+        description="Train an Equilibrium Propagation network. Writes config.toml, run.json, "
+                    "metrics.csv, metrics.json, checkpoint.npz and train.log into --out.")
+    parser.add_argument("model", nargs="?", default=DEFAULT_MODEL,
+                        help=f"preset name or path of a TOML file (default: {DEFAULT_MODEL}); "
+                             "'neurosim models' lists the presets")
+    parser.add_argument("--engine", choices=("brian2", "dense"), default="brian2",
+                        help="simulation engine: 'brian2' (default) declares the network as "
+                             "Brian2 equations; 'dense' is the batched NumPy engine")
+    parser.add_argument("--epochs", type=int, help="number of epochs (sets training.epochs)")
+    parser.add_argument("--out", help="run directory (default: runs/MODEL)")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue the run in --out from its last checkpoint")
+    parser.add_argument("--force", action="store_true",
+                        help="start over even if --out already holds a run (its files are replaced)")
+    parser.add_argument("--seed", type=int, help="random seed (sets training.seed)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a configuration value, e.g. --set training.eta=[0.1,0.05] "
+                             "or --set dynamics.t_minus=2.0 (times in units of tau); repeatable")
+    parser.add_argument("--max-samples", type=int, metavar="N",
+                        help="train on only the first N training samples per epoch")
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    parser.set_defaults(func=_cmd_train)
+
+
+def _add_evaluate(subparsers):
+    parser = subparsers.add_parser(
+        "evaluate", help="evaluate the checkpoint of a run on the test set",
+        description="Load RUN_DIR/checkpoint.npz and report the test error of the feedforward "
+                    "pass (s^f) and after settling (s-).")
+    parser.add_argument("run_dir", help="run directory written by 'neurosim train'")
+    parser.add_argument("--engine", choices=("brian2", "dense"), default="dense",
+                        help="engine used to settle (default: dense)")
+    parser.set_defaults(func=_cmd_evaluate)
+
+
+def _add_models(subparsers):
+    parser = subparsers.add_parser("models", help="list the model presets",
+                                   description="List the presets that MODEL may name.")
+    parser.set_defaults(func=_cmd_models)
+
+
+def build_parser():
+    """Return the argument parser of the ``neurosim`` command."""
+    from . import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="neurosim",
+        description="Simulate and train Equilibrium Propagation networks in continuous time.")
+    parser.add_argument("--version", action="version", version=f"neurosim {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    subparsers = parser.add_subparsers(dest="command", required=True)
+    _add_train(subparsers)
+    _add_evaluate(subparsers)
+    _add_models(subparsers)
+    return parser
+
+
+def _resolve_config(args):
+    from .config import apply_overrides, load_config
+
+    if args.resume and args.out and (Path(args.out) / "config.toml").exists() \
+            and args.model == DEFAULT_MODEL:
+        config = load_config(Path(args.out) / "config.toml")
+    else:
+        config = load_config(args.model)
+    overrides = list(args.set)
+    if args.epochs is not None:
+        overrides.append(f"training.epochs={args.epochs}")
+    if args.seed is not None:
+        overrides.append(f"training.seed={args.seed}")
+    if overrides:
+        config = apply_overrides(config, overrides)
+    return config
+
+
+def _cmd_train(args):
+    from .training import Trainer
+
+    config = _resolve_config(args)
+    out = args.out or str(Path("runs") / config.name)
+    trainer = Trainer(config, out, engine=args.engine, resume=args.resume, force=args.force,
+                      max_samples=args.max_samples, progress=False if args.no_progress else None)
+    metrics = trainer.fit()
+    if metrics:
+        last = metrics[-1]
+        print(f"epoch {last['epoch']}: test error s^f {_percent(last['test_error_sf'])}, "
+              f"s- {_percent(last['test_error_minus'])}; run directory {out}")
+    return 0
+
+
+def _cmd_evaluate(args):
+    from .checkpoint import load_checkpoint
+    from .config import load_config
+    from .data import load_dataset
+    from .engines import make_engine
+    from .rundir import RunDirectory
+
+    run = RunDirectory(args.run_dir)
+    if not run.path.is_dir():
+        raise NeurosimError(f"run directory {run.path} not found: pass the --out folder of "
+                            "'neurosim train'.")
+    config = load_config(run.config_path)
+    network, state = load_checkpoint(run.checkpoint_path)
+    data = load_dataset(config)
+    engine = make_engine(args.engine, network, config)
+    try:
+        error_sf, error_minus = engine.evaluate(data.x_test).errors(data.y_test)
+    finally:
+        engine.close()
+    print(f"{run.path}: epoch {state['epoch']}, test error s^f {_percent(error_sf)}, "
+          f"s- {_percent(error_minus)} on {len(data.y_test)} samples ({args.engine} engine)")
+    return 0
+
+
+def _cmd_models(_args):
+    from .config import list_presets, load_config
+
+    for name in list_presets():
+        config = load_config(name)
+        kind = "Initialized EP" if config.network.initialized else "plain EP"
+        dyn = config.dynamics
+        print(f"{name:28s} {'-'.join(map(str, config.network.layers)):20s} {kind:15s} "
+              f"T-={dyn.steps_minus} T+={dyn.steps_plus} steps of dt={dyn.dt:g} "
+              f"lambda={dyn.coupling:g}")
+    return 0
+
+
+def _percent(value):
+    return "-" if value != value else f"{100 * value:.2f} %"
+
+
+def main(argv=None):
+    """Run the command line; return the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(levelname)s %(message)s", stream=sys.stderr)
+    try:
+        return args.func(args)
+    except NeurosimError as exc:
+        kind = "interrupted" if exc.exit_code == 130 else "error"
+        print(f"neurosim: {kind}: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("neurosim: interrupted before a checkpoint could be written", file=sys.stderr)
+        return 130

@@ -1,0 +1,400 @@
+"""Model and training configuration: TOML files, presets, overrides and validation.
+
+A configuration has four tables. Times are in units of the membrane time constant tau, so
+a negative phase of 20 forward-Euler steps at ``dt = 0.5`` is ``t_minus = 10.0``::
+
+    [network]
+    layers = [784, 500, 10]     # input, hidden..., output sizes
+    init = "feedforward"        # "feedforward": Initialized EP; "zero": plain EP
+
+    [dynamics]
+    dt = 0.5                    # integration step epsilon = dt / tau
+    t_minus = 10.0              # negative phase duration (tau)
+    t_plus = 2.0                # positive phase duration (tau)
+    method = "euler"            # Brian2 integration method: euler, rk2 or rk4
+    coupling = 0.0              # lambda, strength of the pull toward s^f
+
+    [training]
+    epochs = 25
+    batch_size = 20
+    beta = 0.5                  # nudging strength; its sign is drawn per minibatch
+    random_sign = true
+    eta = [0.1, 0.05]           # EP learning rate per weight matrix
+    eta_feedforward = []        # feedforward learning rates; empty means eta
+    feedforward_loss = "local"  # "local" or "global"
+    dtype = "float64"
+    seed = 0
+
+    [data]
+    dataset = "mnist"           # "mnist" or "synthetic"
+    root = ""                   # folder of IDX files; empty searches the usual places
+"""
+
+import dataclasses
+import difflib
+import logging
+import math
+import tomllib
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+from .errors import ConfigError
+
+__all__ = [
+    "NetworkConfig",
+    "DynamicsConfig",
+    "TrainingConfig",
+    "DataConfig",
+    "Config",
+    "load_config",
+    "list_presets",
+    "preset_path",
+    "apply_overrides",
+    "config_to_toml",
+]
+
+logger = logging.getLogger(__name__)
+
+#: Largest step (units of tau): above it forward Euler on the leak ds/dt = -s overshoots.
+EULER_STABLE_DT = 1.0
+
+
+@dataclass
+class NetworkConfig:
+    """Layer sizes and how the negative phase starts."""
+
+    layers: list = field(default_factory=lambda: [784, 500, 10])
+    init: str = "feedforward"
+
+    @property
+    def initialized(self):
+        """True for Initialized EP, where the feedforward population starts each negative phase."""
+        return self.init == "feedforward"
+
+
+@dataclass
+class DynamicsConfig:
+    """Integration step, phase durations (in units of tau) and the coupling strength lambda."""
+
+    dt: float = 0.5
+    t_minus: float = 10.0
+    t_plus: float = 2.0
+    method: str = "euler"
+    coupling: float = 0.0
+
+    @property
+    def steps_minus(self):
+        """Number of integration steps of the negative phase."""
+        return int(round(self.t_minus / self.dt))
+
+    @property
+    def steps_plus(self):
+        """Number of integration steps of the positive phase."""
+        return int(round(self.t_plus / self.dt))
+
+
+@dataclass
+class TrainingConfig:
+    """Minibatches, nudging, learning rates, precision and the random seed."""
+
+    epochs: int = 25
+    batch_size: int = 20
+    beta: float = 0.5
+    random_sign: bool = True
+    eta: list = field(default_factory=lambda: [0.1, 0.05])
+    eta_feedforward: list = field(default_factory=list)
+    feedforward_loss: str = "local"
+    dtype: str = "float64"
+    seed: int = 0
+
+    @property
+    def feedforward_rates(self):
+        """Learning rates of the feedforward population: ``eta_feedforward``, or ``eta`` if empty."""
+        return list(self.eta_feedforward) if self.eta_feedforward else list(self.eta)
+
+
+@dataclass
+class DataConfig:
+    """Which data set to train on and where to find it."""
+
+    dataset: str = "mnist"
+    root: str = ""
+    synthetic_train: int = 2000
+    synthetic_test: int = 500
+
+
+@dataclass
+class Config:
+    """A whole model and training configuration."""
+
+    network: NetworkConfig = field(default_factory=NetworkConfig)
+    dynamics: DynamicsConfig = field(default_factory=DynamicsConfig)
+    training: TrainingConfig = field(default_factory=TrainingConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    name: str = "custom"
+
+    def to_dict(self):
+        """Return the configuration as nested dictionaries, without the name."""
+        return {key: dataclasses.asdict(getattr(self, key)) for key in _SECTIONS}
+
+    def validate(self):
+        """Check every value and raise :class:`ConfigError` naming the first invalid one."""
+        _validate(self)
+        return self
+
+
+_SECTIONS = {
+    "network": NetworkConfig,
+    "dynamics": DynamicsConfig,
+    "training": TrainingConfig,
+    "data": DataConfig,
+}
+
+_CHOICES = {
+    ("network", "init"): ("feedforward", "zero"),
+    ("dynamics", "method"): ("euler", "rk2", "rk4"),
+    ("training", "feedforward_loss"): ("local", "global"),
+    ("training", "dtype"): ("float64", "float32"),
+    ("data", "dataset"): ("mnist", "synthetic"),
+}
+
+
+def _suggest(name, candidates):
+    match = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.5)
+    return f" Did you mean '{match[0]}'?" if match else ""
+
+
+def _type_name(kind):
+    return {int: "an integer", float: "a number", bool: "true or false", str: "a string",
+            list: "a list"}[kind]
+
+
+def _coerce(section, key, value, default, source):
+    """Check ``value`` against the type of ``default`` and return it in that type."""
+    where = f"{section}.{key}"
+    kind = type(default)
+    if kind is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{where} = {value!r} in {source} is invalid: expected true or false.")
+        return value
+    if kind is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{where} = {value!r} in {source} is invalid: expected an integer.")
+        return value
+    if kind is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{where} = {value!r} in {source} is invalid: expected a number.")
+        return float(value)
+    if kind is list:
+        if not isinstance(value, list):
+            raise ConfigError(f"{where} = {value!r} in {source} is invalid: expected a list.")
+        return list(value)
+    if not isinstance(value, kind):
+        raise ConfigError(f"{where} = {value!r} in {source} is invalid: expected {_type_name(kind)}.")
+    return value
+
+
+def config_from_dict(data, source="the configuration", name="custom"):
+    """Build a validated :class:`Config` from nested dictionaries as read from TOML.
+
+    Raises
+    ------
+    ConfigError
+        For an unknown table or key (with the closest valid name suggested), a value of the
+        wrong type or a value outside its valid range.
+    """
+    config = Config(name=name)
+    for section, values in data.items():
+        if section not in _SECTIONS:
+            raise ConfigError(f"unknown table [{section}] in {source}.{_suggest(section, _SECTIONS)}"
+                              f" Valid tables: {', '.join(_SECTIONS)}.")
+        if not isinstance(values, dict):
+            raise ConfigError(f"'{section}' in {source} must be a table such as [{section}].")
+        target = getattr(config, section)
+        fields = {f.name: f for f in dataclasses.fields(target)}
+        for key, value in values.items():
+            if key not in fields:
+                raise ConfigError(f"unknown key '{section}.{key}' in {source}.{_suggest(key, fields)}"
+                                  f" Valid keys of [{section}]: {', '.join(fields)}.")
+            setattr(target, key, _coerce(section, key, value, getattr(target, key), source))
+    return config.validate()
+
+
+def _positive(where, value, kind="number"):
+    if not (value > 0) or (isinstance(value, float) and not math.isfinite(value)):
+        raise ConfigError(f"{where} = {value!r} is invalid: it must be a positive finite {kind}.")
+
+
+def _validate(config):
+    for (section, key), choices in _CHOICES.items():
+        value = getattr(getattr(config, section), key)
+        if value not in choices:
+            raise ConfigError(f"{section}.{key} = {value!r} is invalid: choose one of "
+                              f"{', '.join(repr(c) for c in choices)}.{_suggest(str(value), choices)}")
+
+    layers = config.network.layers
+    if len(layers) < 2:
+        raise ConfigError(f"network.layers = {layers!r} is invalid: give at least an input and an "
+                          "output size, for example [784, 500, 10].")
+    for size in layers:
+        if isinstance(size, bool) or not isinstance(size, int) or size <= 0:
+            raise ConfigError(f"network.layers = {layers!r} is invalid: every size must be a "
+                              "positive integer.")
+
+    dyn = config.dynamics
+    if not (0.0 < dyn.dt <= EULER_STABLE_DT) or not math.isfinite(dyn.dt):
+        raise ConfigError(f"dynamics.dt = {dyn.dt!r} is invalid: the step must lie in (0, 1] "
+                          "(units of tau). The published runs use 0.5.")
+    # The leak, the coupling and the nudging pull each state back at the combined rate
+    # 1 + 2 lambda + |beta|; forward Euler overshoots once dt times that rate exceeds 1.
+    decay_rate = 1.0 + 2.0 * dyn.coupling + abs(config.training.beta)
+    if dyn.method == "euler" and dyn.dt * decay_rate > 1.0:
+        logger.warning("dynamics.dt = %g overshoots with forward Euler: the decay rate "
+                       "1 + 2 lambda + |beta| = %g needs dt <= %.3g to settle monotonically.",
+                       dyn.dt, decay_rate, 1.0 / decay_rate)
+    _positive("dynamics.t_minus", dyn.t_minus)
+    _positive("dynamics.t_plus", dyn.t_plus)
+    for key in ("t_minus", "t_plus"):
+        duration = getattr(dyn, key)
+        steps = duration / dyn.dt
+        if abs(steps - round(steps)) > 1e-6 * max(1.0, steps):
+            raise ConfigError(f"dynamics.{key} = {duration!r} is invalid: it must be a whole "
+                              f"number of steps of dt = {dyn.dt!r} (it is {steps:.4g} steps).")
+    if dyn.coupling < 0 or not math.isfinite(dyn.coupling):
+        raise ConfigError(f"dynamics.coupling = {dyn.coupling!r} is invalid: lambda must be >= 0.")
+    if dyn.coupling > 0 and not config.network.initialized:
+        raise ConfigError("dynamics.coupling > 0 needs the feedforward population: set "
+                          "network.init = \"feedforward\" or dynamics.coupling = 0.")
+
+    tr = config.training
+    _positive("training.epochs", tr.epochs, "integer")
+    _positive("training.batch_size", tr.batch_size, "integer")
+    if tr.beta == 0 or not math.isfinite(tr.beta):
+        raise ConfigError(f"training.beta = {tr.beta!r} is invalid: EP divides by beta, so it must "
+                          "be non-zero and finite (the published runs use 0.5 or 1.0).")
+    n_weights = len(layers) - 1
+    for key, rates in (("eta", tr.eta), ("eta_feedforward", tr.eta_feedforward)):
+        if key == "eta_feedforward" and not rates:
+            continue
+        if len(rates) != n_weights:
+            raise ConfigError(f"training.{key} has {len(rates)} values but network.layers = "
+                              f"{layers} has {n_weights} weight matrices: give one rate per matrix.")
+        for rate in rates:
+            if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not rate > 0 \
+                    or not math.isfinite(rate):
+                raise ConfigError(f"training.{key} = {rates!r} is invalid: every learning rate "
+                                  "must be a positive number.")
+    if tr.seed < 0:
+        raise ConfigError(f"training.seed = {tr.seed!r} is invalid: it must be >= 0.")
+
+    data = config.data
+    _positive("data.synthetic_train", data.synthetic_train, "integer")
+    _positive("data.synthetic_test", data.synthetic_test, "integer")
+
+
+# --- presets -----------------------------------------------------------------------------
+
+def _preset_dirs():
+    """Yield the folders that may hold presets: models/ of a clone, then the installed copy."""
+    clone = Path(__file__).resolve().parent.parent / "models"
+    if clone.is_dir():
+        yield clone
+    try:
+        installed = resources.files("neurosim.models")
+    except ModuleNotFoundError:
+        return
+    if installed.is_dir():
+        yield installed
+
+
+def list_presets():
+    """Return a dict mapping each preset name to its TOML path (or resource)."""
+    presets = {}
+    for folder in _preset_dirs():
+        for entry in folder.iterdir():
+            if entry.name.endswith(".toml") and entry.name[:-5] not in presets:
+                presets[entry.name[:-5]] = entry
+    return dict(sorted(presets.items()))
+
+
+def preset_path(name):
+    """Return the path of preset ``name``, raising :class:`ConfigError` if there is none."""
+    presets = list_presets()
+    if name not in presets:
+        raise ConfigError(f"no preset named '{name}'.{_suggest(name, presets)} Run 'neurosim "
+                          f"models' to list presets, or pass the path of a TOML file.")
+    return presets[name]
+
+
+def load_config(model):
+    """Load a configuration from a preset name or a TOML file path.
+
+    Parameters
+    ----------
+    model : str or path-like
+        A preset name such as ``"mnist-784-500-10"`` or the path of a TOML file.
+
+    Raises
+    ------
+    ConfigError
+        If the preset or file does not exist, the TOML is malformed or a value is invalid.
+    """
+    text = str(model)
+    path = Path(text)
+    if text.endswith(".toml") or path.exists():
+        if not path.is_file():
+            raise ConfigError(f"model file {text} not found: pass an existing TOML file or a "
+                              "preset name (see 'neurosim models').")
+        source, name, raw = str(path), path.stem, path.read_text(encoding="utf-8")
+    else:
+        resource = preset_path(text)
+        source, name, raw = f"preset '{text}'", text, resource.read_text(encoding="utf-8")
+    try:
+        data = tomllib.loads(raw)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{source} is not valid TOML: {exc}. Fix the syntax at that line.") from None
+    return config_from_dict(data, source=source, name=name)
+
+
+def apply_overrides(config, assignments):
+    """Return a copy of ``config`` with ``KEY=VALUE`` assignments applied.
+
+    Keys are dotted (``training.epochs``); values are TOML values (``3``, ``0.1``,
+    ``[0.1, 0.05]``, ``"zero"``). A bare word that is not valid TOML is taken as a string.
+    """
+    data = config.to_dict()
+    for assignment in assignments:
+        if "=" not in assignment:
+            raise ConfigError(f"--set {assignment!r} is invalid: write KEY=VALUE, for example "
+                              "training.epochs=3.")
+        key, value_text = (part.strip() for part in assignment.split("=", 1))
+        if key.count(".") != 1:
+            raise ConfigError(f"--set key {key!r} is invalid: write TABLE.KEY, for example "
+                              "training.epochs.")
+        section, name = key.split(".")
+        try:
+            value = tomllib.loads(f"v = {value_text}")["v"]
+        except tomllib.TOMLDecodeError:
+            value = value_text
+        data.setdefault(section, {})[name] = value
+    return config_from_dict(data, source="--set", name=config.name)
+
+
+def _toml_value(value):
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    return repr(value)
+
+
+def config_to_toml(config):
+    """Return the configuration as TOML text that :func:`load_config` reads back."""
+    lines = [f"# neurosim configuration '{config.name}'"]
+    for section, values in config.to_dict().items():
+        lines.append(f"\n[{section}]")
+        lines.extend(f"{key} = {_toml_value(value)}" for key, value in values.items())
+    return "\n".join(lines) + "\n"

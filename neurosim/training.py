@@ -1,0 +1,390 @@
+"""The training loop: epochs of shuffled minibatches, evaluation, metrics and checkpoints.
+
+The loop is the same for every engine. Each epoch it draws a permutation of the training
+set and one sign of beta per minibatch from a generator seeded with ``training.seed``,
+hands stretches of minibatches to the engine, checks the parameters for NaN or infinity,
+evaluates the test set with the feedforward pass (``s^f``) and after settling (``s-``), and
+writes metrics and a checkpoint. Training errors are counted during the epoch, on each
+minibatch before its update.
+
+Ctrl-C (SIGINT) or SIGTERM stops at the next stretch boundary after writing a checkpoint
+of the partial epoch; ``resume=True`` continues from the last checkpoint and, with the
+same seed, engine and configuration, gives the same metrics as an uninterrupted run.
+"""
+
+import logging
+import math
+import signal
+import sys
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .checkpoint import load_checkpoint, save_checkpoint
+from .config import config_to_toml, load_config
+from .data import load_dataset, one_hot
+from .engines import make_engine
+from .engines.base import TrainStats
+from .errors import (
+    CheckpointError,
+    ConfigError,
+    DivergenceError,
+    NeurosimError,
+    RunDirectoryError,
+)
+from .network import Network
+from .rundir import RunDirectory, software_versions
+
+__all__ = ["Trainer", "train", "TrainingInterrupted", "RESIDUAL_WARNING"]
+
+logger = logging.getLogger(__name__)
+
+#: Mean |ds/dt| at the end of the negative phase above which the log warns that settling
+#: has not converged (states change by more than 1 % of their range per tau).
+RESIDUAL_WARNING = 1e-2
+
+
+class TrainingInterrupted(NeurosimError):
+    """Training stopped on a signal after writing a checkpoint of the partial epoch."""
+
+    exit_code = 130
+
+
+@dataclass
+class _EpochState:
+    epoch: int
+    next_batch: int = 0
+    rng_state: dict = field(default_factory=dict)
+    stats: TrainStats = field(default_factory=TrainStats)
+    seconds: float = 0.0
+
+
+def _parameter_label(name, epoch, batch):
+    group, index = name.rsplit("_", 1)
+    symbol = {"weights": "W", "biases": "b", "ff_weights": "Phi", "ff_biases": "c"}[group]
+    return (f"{symbol}_{int(index) + 1} (layer {int(index) + 1}) became NaN or infinite in epoch "
+            f"{epoch + 1}, minibatch {batch}")
+
+
+class Trainer:
+    """Train a network of ``config`` with one engine, writing everything into ``run_dir``.
+
+    Parameters
+    ----------
+    config : Config
+    run_dir : path-like
+    engine : str
+        "brian2" or "dense".
+    resume : bool
+        Continue the run in ``run_dir`` from its checkpoint.
+    force : bool
+        Start over even if ``run_dir`` already holds a run.
+    max_samples : int, optional
+        Train on only the first ``max_samples`` training samples each epoch.
+    progress : bool or None
+        Show a progress bar; None shows it only on a terminal.
+    engine_options : dict, optional
+        Passed to the engine's constructor.
+    """
+
+    def __init__(self, config, run_dir, engine="dense", resume=False, force=False,
+                 max_samples=None, progress=None, engine_options=None):
+        self.config = config
+        self.run = RunDirectory(run_dir)
+        self.engine_name = engine
+        self.resume = resume
+        self.force = force
+        self.max_samples = max_samples
+        self.progress = progress
+        self.engine_options = engine_options or {}
+        self._stop_signal = None
+        if max_samples is not None and max_samples <= 0:
+            raise ConfigError(f"--max-samples {max_samples} is invalid: give a positive number.")
+
+    # --- set-up -----------------------------------------------------------------------------
+
+    def _prepare(self):
+        """Check the run directory, then return (network, metrics, epoch state or None)."""
+        run = self.run
+        if self.resume:
+            if not run.checkpoint_path.exists():
+                if run.holds_run():
+                    raise CheckpointError(f"{run.path} has no checkpoint to resume from: the run "
+                                          "stopped before its first checkpoint. Start over with --force.")
+                raise CheckpointError(f"nothing to resume in {run.path}: it holds no run. Drop "
+                                      "--resume to start a new run.")
+            network, state = load_checkpoint(run.checkpoint_path)
+            self._check_resume_config(state)
+            metrics = state["metrics"]
+            epoch_state = _EpochState(epoch=state["epoch"], next_batch=state["next_batch"],
+                                      rng_state=state["rng_state"],
+                                      stats=TrainStats(**state["stats"]),
+                                      seconds=state["epoch_seconds"])
+            logger.info("resuming %s at epoch %d, minibatch %d", run.path, epoch_state.epoch + 1,
+                        epoch_state.next_batch)
+            return network, metrics, epoch_state
+        if run.holds_run() and not self.force:
+            raise RunDirectoryError(f"{run.path} already holds a run: continue it with --resume, "
+                                    "start over with --force, or choose another --out.")
+        if run.holds_run():
+            for path in (run.checkpoint_path, run.metrics_csv, run.metrics_json):
+                path.unlink(missing_ok=True)
+        network = Network.initialize(self.config.network.layers, seed=self.config.training.seed,
+                                     dtype=np.dtype(self.config.training.dtype))
+        return network, [], None
+
+    def _check_resume_config(self, state):
+        saved = state.get("config", {})
+        current = self.config.to_dict()
+        for section, values in saved.items():
+            for key, value in values.items():
+                if (section, key) == ("training", "epochs"):
+                    continue
+                if current.get(section, {}).get(key) != value:
+                    raise CheckpointError(
+                        f"cannot resume: {section}.{key} is {current[section][key]!r} but the "
+                        f"checkpoint was trained with {value!r}. Resume with the run's own "
+                        "config.toml, or start a new run.")
+        if state.get("engine") != self.engine_name:
+            raise CheckpointError(f"cannot resume: the run used engine {state.get('engine')!r}, "
+                                  f"not {self.engine_name!r}. Pass --engine {state.get('engine')}.")
+        if state.get("max_samples") != self.max_samples:
+            raise CheckpointError(f"cannot resume: the run used --max-samples "
+                                  f"{state.get('max_samples')}, not {self.max_samples}.")
+
+    @contextmanager
+    def _signals(self):
+        """Turn SIGINT and SIGTERM into a stop request at the next stretch boundary."""
+        def request_stop(signum, _frame):
+            if self._stop_signal is not None:
+                raise KeyboardInterrupt
+            self._stop_signal = signal.Signals(signum).name
+            logger.warning("%s received: stopping after the current minibatches and saving a "
+                           "checkpoint (press Ctrl-C again to abort without saving)",
+                           self._stop_signal)
+
+        import threading
+
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+    @contextmanager
+    def _log_to_file(self):
+        handler = logging.FileHandler(self.run.log_path, encoding="utf-8")
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        root = logging.getLogger("neurosim")
+        root.addHandler(handler)
+        if root.level == logging.NOTSET or root.level > logging.INFO:
+            root.setLevel(logging.INFO)
+        try:
+            yield
+        finally:
+            root.removeHandler(handler)
+            handler.close()
+
+    # --- the loop -----------------------------------------------------------------------------
+
+    def fit(self, data=None):
+        """Train for ``training.epochs`` epochs and return the list of metric rows.
+
+        Raises
+        ------
+        TrainingInterrupted
+            After SIGINT or SIGTERM, once the checkpoint of the partial epoch is written.
+        DivergenceError
+            When a parameter becomes NaN or infinite; the previous checkpoint is kept.
+        """
+        self.run.acquire()
+        try:
+            with self._log_to_file():
+                network, metrics, epoch_state = self._prepare()
+                if data is None:
+                    data = load_dataset(self.config)
+                self._write_run_files()
+                engine = make_engine(self.engine_name, network, self.config, **self.engine_options)
+                try:
+                    with self._signals():
+                        return self._loop(engine, data, metrics, epoch_state)
+                finally:
+                    engine.close()
+        finally:
+            self.run.release()
+
+    def _write_run_files(self):
+        self.run.write_config(config_to_toml(self.config))
+        info = {"engine": self.engine_name, "seed": self.config.training.seed,
+                "max_samples": self.max_samples, "command": " ".join(sys.argv),
+                "versions": software_versions()}
+        self.run.write_info(info)
+
+    def _loop(self, engine, data, metrics, epoch_state):
+        cfg = self.config.training
+        x_train, y_train = data.x_train, data.y_train
+        if self.max_samples is not None:
+            x_train, y_train = x_train[:self.max_samples], y_train[:self.max_samples]
+        n_classes = self.config.network.layers[-1]
+        targets = one_hot(y_train, n_classes, dtype=np.dtype(cfg.dtype))
+        n_batches = len(x_train) // cfg.batch_size
+        if n_batches == 0:
+            raise ConfigError(f"training.batch_size = {cfg.batch_size} is larger than the "
+                              f"{len(x_train)} training samples: lower it or use more data.")
+        rng = np.random.default_rng(cfg.seed)
+        first_epoch = 0
+        if epoch_state is not None:
+            first_epoch = epoch_state.epoch
+            rng.bit_generator.state = epoch_state.rng_state
+        logger.info("training %s with the %s engine: layers %s, %s, %d samples per epoch, "
+                    "%d epochs", self.config.name, engine.name, self.config.network.layers,
+                    "Initialized EP" if self.config.network.initialized else "plain EP",
+                    n_batches * cfg.batch_size, cfg.epochs)
+
+        for epoch in range(first_epoch, cfg.epochs):
+            if epoch_state is None or epoch_state.epoch != epoch:
+                epoch_state = _EpochState(epoch=epoch, rng_state=rng.bit_generator.state)
+            # Every epoch's draws come from the state saved at its start, so a resumed
+            # epoch sees the same permutation and signs.
+            rng.bit_generator.state = epoch_state.rng_state
+            order = rng.permutation(len(x_train))[:n_batches * cfg.batch_size]
+            if cfg.random_sign:
+                signs = rng.choice(np.array([-1.0, 1.0]), size=n_batches)
+            else:
+                signs = np.ones(n_batches)
+            end_state = rng.bit_generator.state
+
+            self._train_epoch(engine, x_train, targets, order, signs, epoch_state, n_batches)
+            row = self._finish_epoch(engine, data, epoch_state)
+            metrics.append(row)
+            self.run.write_metrics(metrics)
+            rng.bit_generator.state = end_state
+            epoch_state = _EpochState(epoch=epoch + 1, rng_state=end_state)
+            self._save(engine, metrics, epoch_state)
+        return metrics
+
+    def _train_epoch(self, engine, x_train, targets, order, signs, epoch_state, n_batches):
+        cfg = self.config.training
+        per_call = max(1, engine.batches_per_call)
+        bar = self._progress_bar(epoch_state, n_batches)
+        try:
+            while epoch_state.next_batch < n_batches:
+                start = epoch_state.next_batch
+                stop = min(n_batches, start + per_call)
+                index = order[start * cfg.batch_size:stop * cfg.batch_size]
+                began = time.perf_counter()
+                stats = engine.train(x_train[index], targets[index], signs[start:stop])
+                epoch_state.seconds += time.perf_counter() - began
+                self._check_finite(engine, stats, epoch_state.epoch, stop)
+                epoch_state.stats.add(stats)
+                epoch_state.next_batch = stop
+                if bar is not None:
+                    bar.update(stats.samples)
+                    done = max(1, epoch_state.stats.samples)
+                    bar.set_postfix(err_minus=f"{1 - epoch_state.stats.correct_minus / done:.3f}")
+                if self._stop_signal is not None and epoch_state.next_batch < n_batches:
+                    self._save(engine, self._metrics_so_far(), epoch_state)
+                    raise TrainingInterrupted(
+                        f"stopped by {self._stop_signal} in epoch {epoch_state.epoch + 1} at "
+                        f"minibatch {epoch_state.next_batch} of {n_batches}; checkpoint saved in "
+                        f"{self.run.path}. Continue with --resume.")
+        finally:
+            if bar is not None:
+                bar.close()
+
+    def _metrics_so_far(self):
+        return self.run.read_metrics()
+
+    def _progress_bar(self, epoch_state, n_batches):
+        if self.progress is False:
+            return None
+        from tqdm import tqdm
+
+        total = n_batches * self.config.training.batch_size
+        return tqdm(total=total, initial=epoch_state.stats.samples, unit="samples",
+                    desc=f"epoch {epoch_state.epoch + 1}/{self.config.training.epochs}",
+                    disable=None if self.progress is None else False, leave=False,
+                    dynamic_ncols=True)
+
+    def _check_finite(self, engine, stats, epoch, batch):
+        name = engine.network.first_non_finite()
+        if name is None and math.isfinite(stats.residual_sum):
+            return
+        where = (_parameter_label(name, epoch, batch) if name else
+                 f"states became NaN or infinite in epoch {epoch + 1}, minibatch {batch}")
+        raise DivergenceError(
+            f"training diverged: {where}. The last good checkpoint in {self.run.path} is kept. "
+            "Lower the learning rates (training.eta) or the step (dynamics.dt), or settle longer "
+            "(dynamics.t_minus), then start over with --force or continue with --resume.")
+
+    def _finish_epoch(self, engine, data, epoch_state):
+        stats = epoch_state.stats
+        began = time.perf_counter()
+        result = engine.evaluate(data.x_test)
+        eval_seconds = time.perf_counter() - began
+        test_sf, test_minus = result.errors(data.y_test)
+        done = max(1, stats.samples)
+        initialized = self.config.network.initialized
+        row = {
+            "epoch": epoch_state.epoch + 1,
+            "train_error_sf": 1.0 - stats.correct_sf / done if initialized else float("nan"),
+            "train_error_minus": 1.0 - stats.correct_minus / done,
+            "test_error_sf": test_sf,
+            "test_error_minus": test_minus,
+            "residual_mean": stats.residual_sum / done,
+            "residual_max": stats.residual_max,
+            "train_seconds": epoch_state.seconds,
+            "eval_seconds": eval_seconds,
+            "samples_per_second": stats.samples / max(epoch_state.seconds, 1e-9),
+        }
+        logger.info("epoch %d: train error s^f %s, s- %.2f %% | test error s^f %s, s- %.2f %% | "
+                    "%.1f s, %.0f samples/s, residual |ds/dt| %.2e",
+                    row["epoch"], _percent(row["train_error_sf"]), 100 * row["train_error_minus"],
+                    _percent(test_sf), 100 * test_minus, row["train_seconds"],
+                    row["samples_per_second"], row["residual_mean"])
+        if row["residual_mean"] > RESIDUAL_WARNING:
+            logger.warning("the negative phase has not settled: mean |ds/dt| = %.3g at its last "
+                           "step (above %g). Raise dynamics.t_minus for a closer fixed point.",
+                           row["residual_mean"], RESIDUAL_WARNING)
+        return row
+
+    def _save(self, engine, metrics, epoch_state):
+        state = {
+            "epoch": epoch_state.epoch,
+            "next_batch": epoch_state.next_batch,
+            "rng_state": epoch_state.rng_state,
+            "stats": epoch_state.stats.as_dict(),
+            "epoch_seconds": epoch_state.seconds,
+            "metrics": metrics,
+            "config": self.config.to_dict(),
+            "engine": self.engine_name,
+            "max_samples": self.max_samples,
+        }
+        save_checkpoint(self.run.checkpoint_path, engine.network, state)
+
+
+def _percent(value):
+    return "-" if value != value else f"{100 * value:.2f} %"
+
+
+def train(model="mnist-784-500-10", run_dir="runs/latest", engine="dense", overrides=(),
+          **options):
+    """Train a preset or TOML model and return the metric rows (one dict per epoch).
+
+    ``overrides`` are ``KEY=VALUE`` strings as for ``neurosim train --set``; other keyword
+    arguments go to :class:`Trainer`.
+    """
+    from .config import apply_overrides
+
+    config = load_config(model) if isinstance(model, str) else model
+    if overrides:
+        config = apply_overrides(config, overrides)
+    return Trainer(config, run_dir, engine=engine, **options).fit()
+
+
