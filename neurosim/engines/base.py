@@ -85,6 +85,29 @@ class Engine:
         """Return :class:`EvalResult` for inputs ``x`` of shape ``(n, n_input)``."""
         raise NotImplementedError
 
+    def record_sample(self, x, y, start="feedforward"):
+        """Simulate one sample through both phases and record every neuron at every step.
+
+        Parameters
+        ----------
+        x : ndarray, shape (n_input,)
+        y : ndarray, shape (n_output,)
+            One-hot target that the positive phase nudges toward.
+        start : {"feedforward", "zero"}
+            Start the negative phase from ``clip(s^f)`` or from zero.
+
+        Returns
+        -------
+        dict
+            ``t``: times in units of tau, shape ``(T + 1,)`` with
+            ``T = steps_minus + steps_plus``; ``states``: one ``(T + 1, n_l)`` array per
+            layer; ``beta``: the nudging strength in effect during the step that ends at
+            each time, shape ``(T + 1,)`` (0 at index 0); ``t_boundary``: the end of the
+            negative phase in tau; ``ff_states``: the feedforward states ``s^f``, one
+            ``(n_l,)`` array per layer, or None for plain EP.
+        """
+        raise NotImplementedError
+
     @property
     def network(self):
         """The current parameters as a :class:`~neurosim.network.Network`."""

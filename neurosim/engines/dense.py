@@ -216,6 +216,40 @@ class DenseEngine(Engine):
         for param, delta in zip(net.ff_weights + net.ff_biases, dphi + dc):
             param += delta.astype(self.dtype, copy=False)
 
+    def record_sample(self, x, y, start="feedforward", beta=None):
+        """Record both phases of one sample; see :meth:`Engine.record_sample`.
+
+        ``beta`` defaults to ``+training.beta``.
+        """
+        cfg = self.config
+        if start not in ("feedforward", "zero"):
+            raise ValueError(f"start = {start!r} is invalid: choose 'feedforward' or 'zero'.")
+        beta = cfg.training.beta if beta is None else beta
+        x = np.asarray(x, self.dtype).reshape(1, -1)
+        y = np.asarray(y, self.dtype).reshape(1, -1)
+        ff_states = self.feedforward(x)[1] if cfg.network.initialized else None
+        if start == "feedforward" and ff_states is not None:
+            init = [np.clip(f, 0.0, 1.0) for f in ff_states]
+        else:
+            init = [np.zeros((1, n), self.dtype) for n in self._network.layers[1:]]
+        coupled = ff_states if cfg.dynamics.coupling else None
+        steps_minus, steps_plus = cfg.dynamics.steps_minus, cfg.dynamics.steps_plus
+        s_minus, _, first = self.settle(x, init, steps_minus, ff_states=coupled, record=True)
+        _, _, second = self.settle(x, s_minus, steps_plus, beta=beta, target=y,
+                                   ff_states=coupled, record=True)
+        states = [np.concatenate([a[:, 0], b[1:, 0]]) for a, b in zip(first.states, second.states)]
+        total = steps_minus + steps_plus
+        beta_trace = np.zeros(total + 1)
+        beta_trace[steps_minus + 1:] = beta
+        dt = cfg.dynamics.dt
+        return {
+            "t": np.arange(total + 1) * dt,
+            "states": states,
+            "beta": beta_trace,
+            "t_boundary": steps_minus * dt,
+            "ff_states": [f[0] for f in ff_states] if ff_states is not None else None,
+        }
+
     # --- inference --------------------------------------------------------------------
 
     def evaluate(self, x):
