@@ -29,6 +29,7 @@ def _add_train(subparsers):
     parser.add_argument("--engine", choices=("brian2", "dense"), default="brian2",
                         help="simulation engine: 'brian2' (default) declares the network as "
                              "Brian2 equations; 'dense' is the batched NumPy engine")
+    _add_device(parser)
     parser.add_argument("--epochs", type=int, help="number of epochs (sets training.epochs)")
     parser.add_argument("--out", help="run directory (default: runs/MODEL)")
     parser.add_argument("--resume", action="store_true",
@@ -45,6 +46,18 @@ def _add_train(subparsers):
     parser.set_defaults(func=_cmd_train)
 
 
+def _add_device(parser):
+    parser.add_argument("--device", choices=("auto", "cpp_standalone", "cython", "numpy"),
+                        default="auto",
+                        help="how the brian2 engine runs: 'auto' (default) compiles C++ "
+                             "standalone code where a compiler works and falls back to "
+                             "runtime mode otherwise; 'cython' and 'numpy' use runtime mode")
+
+
+def _engine_options(args):
+    return {"device": args.device} if args.engine == "brian2" else {}
+
+
 def _add_evaluate(subparsers):
     parser = subparsers.add_parser(
         "evaluate", help="evaluate the checkpoint of a run on the test set",
@@ -53,6 +66,7 @@ def _add_evaluate(subparsers):
     parser.add_argument("run_dir", help="run directory written by 'neurosim train'")
     parser.add_argument("--engine", choices=("brian2", "dense"), default="dense",
                         help="engine used to settle (default: dense)")
+    _add_device(parser)
     parser.set_defaults(func=_cmd_evaluate)
 
 
@@ -102,7 +116,8 @@ def _cmd_train(args):
     config = _resolve_config(args)
     out = args.out or str(Path("runs") / config.name)
     trainer = Trainer(config, out, engine=args.engine, resume=args.resume, force=args.force,
-                      max_samples=args.max_samples, progress=False if args.no_progress else None)
+                      max_samples=args.max_samples, progress=False if args.no_progress else None,
+                      engine_options=_engine_options(args))
     metrics = trainer.fit()
     if metrics:
         last = metrics[-1]
@@ -125,7 +140,7 @@ def _cmd_evaluate(args):
     config = load_config(run.config_path)
     network, state = load_checkpoint(run.checkpoint_path)
     data = load_dataset(config)
-    engine = make_engine(args.engine, network, config)
+    engine = make_engine(args.engine, network, config, **_engine_options(args))
     try:
         error_sf, error_minus = engine.evaluate(data.x_test).errors(data.y_test)
     finally:

@@ -80,7 +80,7 @@ def layer_equations(first, last, coupled, linked_sf, accumulate):
         external += " + I_nudge"
     lines = [
         f"ds/dt = (-s + rho_prime * ({drive}){external}) / tau : 1",
-        "rho_prime = int(s >= 0 and s <= 1) : 1  # rho'(s)",
+        "rho_prime = int(s >= 0 and s <= 1) : 1 (constant over dt)  # rho'(s)",
         # rho(s) = s: synapses and plasticity read states only between steps, when they
         # have been clipped to [0, 1].
         "rate = s : 1  # rho(s)",
