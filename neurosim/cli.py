@@ -1,7 +1,8 @@
 """The ``neurosim`` command: train, evaluate and list models.
 
 Errors that neurosim anticipates print as one line on standard error with a non-zero exit
-status: 2 for invalid input, 3 for a diverged run, 130 for an interrupted one.
+status: 2 for invalid input, 3 for a diverged run, 130 for an interrupted one, 1 for a
+failed file-system operation.
 """
 
 import argparse
@@ -9,7 +10,7 @@ import logging
 import sys
 from pathlib import Path
 
-from .errors import NeurosimError
+from .errors import CheckpointError, NeurosimError, RunDirectoryError
 
 __all__ = ["main", "build_parser"]
 
@@ -23,9 +24,10 @@ def _add_train(subparsers):
         "train", help="train a model and write a run directory",
         description="Train an Equilibrium Propagation network. Writes config.toml, run.json, "
                     "metrics.csv, metrics.json, checkpoint.npz and train.log into --out.")
-    parser.add_argument("model", nargs="?", default=DEFAULT_MODEL,
-                        help=f"preset name or path of a TOML file (default: {DEFAULT_MODEL}); "
-                             "'neurosim models' lists the presets")
+    parser.add_argument("model", nargs="?",
+                        help=f"preset name or path of a TOML file (default: {DEFAULT_MODEL}, or "
+                             "with --resume the run's own config.toml); 'neurosim models' lists "
+                             "the presets")
     parser.add_argument("--engine", choices=("brian2", "dense"), default="brian2",
                         help="simulation engine: 'brian2' (default) declares the network as "
                              "Brian2 equations; 'dense' is the batched NumPy engine")
@@ -79,21 +81,18 @@ def build_parser():
 
 
 def _resolve_config(args):
-    from .config import apply_overrides, load_config
+    from .config import load_config
 
-    if args.resume and args.out and (Path(args.out) / "config.toml").exists() \
-            and args.model == DEFAULT_MODEL:
-        config = load_config(Path(args.out) / "config.toml")
-    else:
-        config = load_config(args.model)
     overrides = list(args.set)
     if args.epochs is not None:
         overrides.append(f"training.epochs={args.epochs}")
     if args.seed is not None:
         overrides.append(f"training.seed={args.seed}")
-    if overrides:
-        config = apply_overrides(config, overrides)
-    return config
+    model = args.model
+    if model is None:
+        saved = Path(args.out) / "config.toml" if args.out else None
+        model = saved if args.resume and saved is not None and saved.is_file() else DEFAULT_MODEL
+    return load_config(model, overrides)
 
 
 def _cmd_train(args):
@@ -120,10 +119,17 @@ def _cmd_evaluate(args):
 
     run = RunDirectory(args.run_dir)
     if not run.path.is_dir():
-        raise NeurosimError(f"run directory {run.path} not found: pass the --out folder of "
-                            "'neurosim train'.")
+        raise RunDirectoryError(f"run directory {run.path} not found: pass the --out folder of "
+                                "'neurosim train'.")
+    if not run.config_path.is_file():
+        raise RunDirectoryError(f"{run.path} has no config.toml: it is not a run directory "
+                                "written by 'neurosim train'.")
     config = load_config(run.config_path)
     network, state = load_checkpoint(run.checkpoint_path)
+    if network.layers != list(config.network.layers):
+        raise CheckpointError(f"{run.checkpoint_path} holds layers {network.layers}, but "
+                              f"{run.config_path} sets network.layers = "
+                              f"{config.network.layers}: restore the run's config.toml.")
     data = load_dataset(config)
     engine = make_engine(args.engine, network, config)
     try:
@@ -164,6 +170,11 @@ def main(argv=None):
         kind = "interrupted" if exc.exit_code == 130 else "error"
         print(f"neurosim: {kind}: {exc}", file=sys.stderr)
         return exc.exit_code
+    except OSError as exc:
+        # The file system failed (permission denied, disk full, ...): report it, not a traceback.
+        print(f"neurosim: error: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
-        print("neurosim: interrupted before a checkpoint could be written", file=sys.stderr)
+        print("neurosim: interrupted; files written before the interruption are kept",
+              file=sys.stderr)
         return 130
