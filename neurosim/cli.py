@@ -17,6 +17,7 @@ __all__ = ["main", "build_parser"]
 logger = logging.getLogger("neurosim")
 
 DEFAULT_MODEL = "mnist-784-500-10"
+DEFAULT_ENGINE = "brian2"
 
 
 def _add_train(subparsers):
@@ -28,9 +29,10 @@ def _add_train(subparsers):
                         help=f"preset name or path of a TOML file (default: {DEFAULT_MODEL}, or "
                              "with --resume the run's own config.toml); 'neurosim models' lists "
                              "the presets")
-    parser.add_argument("--engine", choices=("brian2", "dense"), default="brian2",
-                        help="simulation engine: 'brian2' (default) declares the network as "
-                             "Brian2 equations; 'dense' is the batched NumPy engine")
+    parser.add_argument("--engine", choices=("brian2", "dense"),
+                        help="simulation engine: 'brian2' (default; with --resume the run's own "
+                             "engine) declares the network as Brian2 equations; 'dense' is the "
+                             "batched NumPy engine")
     parser.add_argument("--epochs", type=int, help="number of epochs (sets training.epochs)")
     parser.add_argument("--out", help="run directory (default: runs/MODEL)")
     parser.add_argument("--resume", action="store_true",
@@ -96,11 +98,16 @@ def _resolve_config(args):
 
 
 def _cmd_train(args):
+    from .rundir import RunDirectory
     from .training import Trainer
 
     config = _resolve_config(args)
     out = args.out or str(Path("runs") / config.name)
-    trainer = Trainer(config, out, engine=args.engine, resume=args.resume, force=args.force,
+    engine = args.engine
+    if engine is None:
+        engine = RunDirectory(out).read_info().get("engine") if args.resume else None
+        engine = engine if engine in ("brian2", "dense") else DEFAULT_ENGINE
+    trainer = Trainer(config, out, engine=engine, resume=args.resume, force=args.force,
                       max_samples=args.max_samples, progress=False if args.no_progress else None)
     metrics = trainer.fit()
     if metrics:
