@@ -7,9 +7,9 @@ evaluates the test set with the feedforward pass (``s^f``) and after settling (`
 writes metrics and a checkpoint. Training errors are counted during the epoch, on each
 minibatch before its update.
 
-A checkpoint is written before the first minibatch and after every epoch. Ctrl-C (SIGINT)
-or SIGTERM stops at the next stretch boundary after writing a checkpoint of the partial
-epoch; ``resume=True`` continues from the last checkpoint and, with the same seed, engine
+A checkpoint is written before the first minibatch and after every epoch. Ctrl-C (SIGINT),
+SIGTERM or SIGHUP stops at the next stretch boundary after writing a checkpoint of the
+partial epoch; ``resume=True`` continues from the last checkpoint and, with the same seed, engine
 and configuration, gives the same metrics as an uninterrupted run.
 """
 
@@ -189,7 +189,11 @@ class Trainer:
 
     @contextmanager
     def _signals(self):
-        """Turn SIGINT and SIGTERM into a stop request at the next stretch boundary."""
+        """Turn SIGINT, SIGTERM and SIGHUP into a stop request at the next stretch boundary.
+
+        SIGHUP (the terminal closed) is left alone when it is ignored, as under ``nohup``.
+        Outside the main thread Python cannot install handlers, so signals act as usual.
+        """
         def request_stop(signum, _frame):
             if self._stop_signal is not None:
                 raise KeyboardInterrupt
@@ -198,10 +202,14 @@ class Trainer:
                            "checkpoint (press Ctrl-C again to abort without saving)",
                            self._stop_signal)
 
+        self._stop_signal = None
         if threading.current_thread() is not threading.main_thread():
             yield
             return
-        previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+        signals = [signal.SIGINT, signal.SIGTERM]
+        if signal.getsignal(signal.SIGHUP) is not signal.SIG_IGN:
+            signals.append(signal.SIGHUP)
+        previous = {sig: signal.signal(sig, request_stop) for sig in signals}
         try:
             yield
         finally:
@@ -242,7 +250,7 @@ class Trainer:
         Raises
         ------
         TrainingInterrupted
-            After SIGINT or SIGTERM, once the checkpoint of the partial epoch is written.
+            After SIGINT, SIGTERM or SIGHUP, once the checkpoint of the partial epoch is written.
         DivergenceError
             When a parameter or state becomes NaN or infinite; the previous checkpoint is kept.
         """

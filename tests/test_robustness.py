@@ -111,7 +111,8 @@ class PoisoningEngine(DenseEngine):
 
 # --- interruption ----------------------------------------------------------------------------
 
-@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP],
+                         ids=["SIGINT", "SIGTERM", "SIGHUP"])
 def test_signal_mid_epoch_saves_and_resumes(tmp_path, monkeypatch, fast_reference, signum):
     before = signal.getsignal(signal.SIGINT)
     # Ten minibatches per call, six calls per epoch: call 8 is the second of epoch 2.
@@ -130,6 +131,18 @@ def test_signal_mid_epoch_saves_and_resumes(tmp_path, monkeypatch, fast_referenc
     metrics = fit(tmp_path / "run", resume=True)
     assert error_columns(metrics) == error_columns(fast_reference[0])
     assert error_columns(saved_metrics(tmp_path / "run")) == error_columns(fast_reference[0])
+
+
+def test_ignored_sighup_stays_ignored(tmp_path, monkeypatch, fast_reference):
+    # Under nohup SIGHUP is ignored; the run must neither stop nor die on it.
+    previous = signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    try:
+        use_engine(monkeypatch, lambda net, cfg: SignalingEngine(net, cfg, 8, signal.SIGHUP))
+        metrics = fit(tmp_path / "run")
+        assert signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGHUP, previous)
+    assert error_columns(metrics) == error_columns(fast_reference[0])
 
 
 def test_signal_in_last_stretch_stops_at_epoch_end(tmp_path, monkeypatch, fast_reference):
@@ -541,3 +554,39 @@ def test_stats_round_trip_exact():
     stats = TrainStats(samples=3, correct_sf=1, correct_minus=2, residual_sum=0.1 + 0.2,
                        residual_max=1 / 3)
     assert TrainStats(**json.loads(json.dumps(stats.as_dict()))) == stats
+
+
+# --- evaluate --------------------------------------------------------------------------------
+
+def test_evaluate_trained_run(tmp_path, monkeypatch, capsys):
+    run_dir = trained_run(tmp_path)
+    row = saved_metrics(run_dir)[-1]
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["evaluate", "run"]) == 0
+    out = capsys.readouterr().out
+    assert (f"run: epoch 1, test error s^f {100 * row['test_error_sf']:.2f} %, "
+            f"s- {100 * row['test_error_minus']:.2f} %") in out
+
+
+def break_layers(run_dir):
+    path = run_dir / "config.toml"
+    path.write_text(path.read_text().replace("layers = [64, 32, 4]", "layers = [64, 16, 4]"))
+
+
+@pytest.mark.parametrize("damage, words", [
+    (lambda run: None, "run directory gone not found"),
+    (lambda run: (run / "config.toml").unlink(), "has no config.toml"),
+    (lambda run: (run / "checkpoint.npz").write_bytes(b"PK"), "is corrupt or truncated"),
+    (break_layers, "holds layers [64, 32, 4], but run/config.toml sets network.layers = "
+                   "[64, 16, 4]"),
+], ids=["missing", "no-config", "corrupt", "layers"])
+def test_evaluate_bad_run_directory(tmp_path, monkeypatch, capsys, damage, words):
+    run_dir = trained_run(tmp_path)
+    damage(run_dir)
+    monkeypatch.chdir(tmp_path)
+    target = "gone" if words.startswith("run directory gone") else "run"
+    status = cli.main(["evaluate", target])
+    lines = one_line(capsys.readouterr().err)
+    assert status == 2
+    assert len(lines) == 1
+    assert words in lines[0]
