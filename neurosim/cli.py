@@ -84,17 +84,20 @@ def build_parser():
 
 def _resolve_config(args):
     from .config import load_config
+    from .rundir import RunDirectory
 
     overrides = list(args.set)
     if args.epochs is not None:
         overrides.append(f"training.epochs={args.epochs}")
     if args.seed is not None:
         overrides.append(f"training.seed={args.seed}")
-    model = args.model
-    if model is None:
-        saved = Path(args.out) / "config.toml" if args.out else None
-        model = saved if args.resume and saved is not None and saved.is_file() else DEFAULT_MODEL
-    return load_config(model, overrides)
+    if args.model is None and args.resume and args.out:
+        run = RunDirectory(args.out)
+        if run.config_path.is_file():
+            config = load_config(run.config_path, overrides)
+            config.name = run.read_info().get("model", config.name)
+            return config
+    return load_config(args.model or DEFAULT_MODEL, overrides)
 
 
 def _cmd_train(args):

@@ -146,8 +146,12 @@ class Trainer:
             except (TypeError, ValueError) as exc:
                 raise CheckpointError(f"checkpoint {run.checkpoint_path} has an invalid training "
                                       f"state ({exc}). Start over with --force.") from None
-            logger.info("resuming %s at epoch %d, minibatch %d", run.path, epoch_state.epoch + 1,
-                        epoch_state.next_batch + 1)
+            if epoch_state.epoch >= self.config.training.epochs:
+                logger.info("%s already finished its %d epochs: nothing to train (raise "
+                            "--epochs to extend it)", run.path, epoch_state.epoch)
+            else:
+                logger.info("resuming %s at epoch %d, minibatch %d", run.path,
+                            epoch_state.epoch + 1, epoch_state.next_batch + 1)
             return network, epoch_state
         if run.holds_run() and not self.force:
             raise RunDirectoryError(f"{run.path} already holds a run: continue it with --resume, "
@@ -306,7 +310,8 @@ class Trainer:
                          "resumed": self.resume, "command": " ".join(sys.argv),
                          "host": platform.node(), "versions": versions})
         self.run.write_config(config_to_toml(self.config))
-        info = {"engine": self.engine_name, "seed": self.config.training.seed,
+        info = {"model": self.config.name, "engine": self.engine_name,
+                "seed": self.config.training.seed,
                 "max_samples": self.max_samples, "command": " ".join(sys.argv),
                 "versions": versions, "sessions": sessions}
         self.run.write_info(info)
@@ -318,6 +323,8 @@ class Trainer:
         n_classes = self.config.network.layers[-1]
         targets = one_hot(y_train, n_classes, dtype=np.dtype(cfg.dtype))
         n_batches = n_train // cfg.batch_size
+        if epoch_state.epoch >= cfg.epochs:
+            return self._metrics
         rng = np.random.default_rng(cfg.seed)
         logger.info("training %s with the %s engine: layers %s, %s, %d samples per epoch, "
                     "%d epochs", self.config.name, engine.name, self.config.network.layers,
