@@ -108,3 +108,29 @@ def test_synthetic_set_is_reproducible_and_in_range():
 
 def test_one_hot():
     assert one_hot(np.array([2, 0]), 3).tolist() == [[0, 0, 1], [1, 0, 0]]
+
+
+def test_download_into_cache_from_loopback_mirror(mnist, tmp_path, monkeypatch):
+    import functools
+    import http.server
+    import threading
+
+    served = tmp_path / "mirror"
+    served.mkdir()
+    _write_mnist_folder(served, mnist, compress=True)
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(served))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        mirror = f"http://127.0.0.1:{server.server_address[1]}/"
+        monkeypatch.setattr(data_module, "MNIST_MIRRORS", ("http://127.0.0.1:9/", mirror))
+        monkeypatch.setattr(data_module, "_load_pureml", lambda: None)
+        monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+        monkeypatch.delenv("NEUROSIM_MNIST_DIR", raising=False)
+        loaded = load_mnist(download=True)
+    finally:
+        server.shutdown()
+    assert loaded.source == "a download"
+    assert np.array_equal(loaded.y_test, mnist.y_test)
+    assert (tmp_path / "cache" / "neurosim" / "mnist" / "train-labels-idx1-ubyte.gz").is_file()
