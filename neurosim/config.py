@@ -302,7 +302,7 @@ def _validate(config, source="the configuration", warn=True):
         if key == "eta_feedforward" and not rates:
             continue
         if len(rates) != n_weights:
-            raise ConfigError(f"training.{key} in {source} has {len(rates)} values but "
+            raise ConfigError(f"training.{key} has {len(rates)} values in {source}, but "
                               f"network.layers = {layers} has {n_weights} weight matrices: give "
                               "one rate per matrix.")
         for rate in rates:

@@ -77,7 +77,7 @@ INVALID_LINES = [
     ("eta = [0.1, 0.05]", "eta = [0.1, 0.0]", ["training.eta = [0.1, 0.0]", "positive"]),
     ("eta = [0.1, 0.05]", "eta = [0.1, -0.05]", ["training.eta", "-0.05 is not"]),
     ("eta = [0.1, 0.05]", "eta = [0.1, nan]", ["training.eta", "nan is not"]),
-    ("eta = [0.1, 0.05]", "eta = [0.1]", ["training.eta", "has 1 values", "one rate per matrix"]),
+    ("eta = [0.1, 0.05]", "eta = [0.1]", ["training.eta has 1 values", "one rate per matrix"]),
     ("dt = 0.5", "dt = 0.0", ["dynamics.dt = 0.0", "(0, 1]"]),
     ("dt = 0.5", "dt = -0.5", ["dynamics.dt = -0.5", "(0, 1]"]),
     ("dt = 0.5", "dt = 1.5", ["dynamics.dt = 1.5", "(0, 1]"]),

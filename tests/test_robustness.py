@@ -277,7 +277,7 @@ def test_huge_learning_rate_diverges_cli(tmp_path):
     # The only checkpoint is the one written before training: the initial parameters.
     network, state = load_checkpoint(tmp_path / "run" / "checkpoint.npz")
     assert (state["epoch"], state["next_batch"]) == (0, 0)
-    initial = Network.initialize([64, 32, 4], seed=0)
+    initial = Network.initialize(config_with([]).network.layers, seed=0)
     for (name, saved), (_, fresh) in zip(network.parameters(), initial.parameters()):
         assert np.array_equal(saved, fresh), name
 
@@ -570,15 +570,21 @@ def test_evaluate_trained_run(tmp_path, monkeypatch, capsys):
 
 def break_layers(run_dir):
     path = run_dir / "config.toml"
-    path.write_text(path.read_text().replace("layers = [64, 32, 4]", "layers = [64, 16, 4]"))
+    layers = config_with([]).network.layers
+    old = f"layers = {layers}"
+    assert old in path.read_text()
+    path.write_text(path.read_text().replace(old, f"layers = {[layers[0], 7, layers[-1]]}"))
+
+
+LAYERS = config_with([]).network.layers
 
 
 @pytest.mark.parametrize("damage, words", [
     (lambda run: None, "run directory gone not found"),
     (lambda run: (run / "config.toml").unlink(), "has no config.toml"),
     (lambda run: (run / "checkpoint.npz").write_bytes(b"PK"), "is corrupt or truncated"),
-    (break_layers, "holds layers [64, 32, 4], but run/config.toml sets network.layers = "
-                   "[64, 16, 4]"),
+    (break_layers, f"holds layers {LAYERS}, but run/config.toml sets network.layers = "
+                   f"{[LAYERS[0], 7, LAYERS[-1]]}"),
 ], ids=["missing", "no-config", "corrupt", "layers"])
 def test_evaluate_bad_run_directory(tmp_path, monkeypatch, capsys, damage, words):
     run_dir = trained_run(tmp_path)
