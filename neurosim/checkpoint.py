@@ -92,10 +92,10 @@ def load_checkpoint(path):
     try:
         network = Network.from_arrays(arrays, source=f"checkpoint {path}")
     except (ValueError, TypeError) as exc:
-        raise CheckpointError(f"checkpoint {path} holds inconsistent parameters ({exc}). Start "
+        raise CheckpointError(f"checkpoint {path} contains inconsistent parameters ({exc}). Start "
                               "over with --force.") from None
     bad = network.first_non_finite()
     if bad is not None:
-        raise CheckpointError(f"checkpoint {path} holds NaN or infinity in {bad}: it cannot be "
+        raise CheckpointError(f"checkpoint {path} contains NaN or infinity in {bad}: it cannot be "
                               "resumed. Start over with --force and lower learning rates.")
     return network, state

@@ -137,7 +137,7 @@ def _cmd_evaluate(args):
     config = load_config(run.config_path)
     network, state = load_checkpoint(run.checkpoint_path)
     if network.layers != list(config.network.layers):
-        raise CheckpointError(f"{run.checkpoint_path} holds layers {network.layers}, but "
+        raise CheckpointError(f"{run.checkpoint_path} contains layers {network.layers}, but "
                               f"{run.config_path} sets network.layers = "
                               f"{config.network.layers}: restore the run's config.toml.")
     data = load_dataset(config)

@@ -269,8 +269,8 @@ def _validate(config, source="the configuration", warn=True):
                           "input and an output size, for example [784, 500, 10].")
     for size in layers:
         if isinstance(size, bool) or not isinstance(size, int) or size <= 0:
-            raise ConfigError(f"network.layers = {layers!r} in {source} is invalid: every size must "
-                              f"be a positive integer, and {size!r} is not.")
+            raise ConfigError(f"network.layers = {layers!r} in {source} is invalid: every size "
+                              f"must be a positive integer, and {size!r} is not.")
 
     dyn = config.dynamics
     if not (0.0 < dyn.dt <= EULER_STABLE_DT) or not math.isfinite(dyn.dt):
@@ -282,8 +282,9 @@ def _validate(config, source="the configuration", warn=True):
         duration = getattr(dyn, key)
         steps = duration / dyn.dt
         if abs(steps - round(steps)) > 1e-6 * max(1.0, steps):
-            raise ConfigError(f"dynamics.{key} = {duration!r} in {source} is invalid: it must be a "
-                              f"whole number of steps of dt = {dyn.dt!r} (it is {steps:.4g} steps).")
+            raise ConfigError(f"dynamics.{key} = {duration!r} in {source} is invalid: it must be "
+                              f"a whole number of steps of dt = {dyn.dt!r} (it is {steps:.4g} "
+                              "steps).")
     if dyn.coupling < 0 or not math.isfinite(dyn.coupling):
         raise ConfigError(f"dynamics.coupling = {dyn.coupling!r} in {source} is invalid: lambda "
                           "must be a finite number >= 0 (the published runs use 0 or 0.1).")

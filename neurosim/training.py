@@ -169,7 +169,10 @@ class Trainer:
             path.unlink(missing_ok=True)
 
     def _check_resume_config(self, state, network):
-        saved = state.get("config", {})
+        saved = state.get("config")
+        if not isinstance(saved, dict) or not all(isinstance(v, dict) for v in saved.values()):
+            raise CheckpointError(f"checkpoint {self.run.checkpoint_path} has no readable "
+                                  "configuration. Start over with --force.")
         current = self.config.to_dict()
         for section, values in saved.items():
             for key, value in values.items():
@@ -188,8 +191,9 @@ class Trainer:
             raise CheckpointError(f"cannot resume: the run used --max-samples "
                                   f"{state.get('max_samples')}, not {self.max_samples}.")
         if network.layers != list(self.config.network.layers):
-            raise CheckpointError(f"cannot resume: the checkpoint holds layers {network.layers}, "
-                                  f"but network.layers = {self.config.network.layers}.")
+            raise CheckpointError(f"cannot resume: the checkpoint contains layers "
+                                  f"{network.layers}, but network.layers = "
+                                  f"{self.config.network.layers}.")
 
     @contextmanager
     def _signals(self):
@@ -405,11 +409,11 @@ class Trainer:
             return
         where = _minibatch_label(epoch, first_batch, last_batch)
         if name is not None:
-            what = f"{_parameter_label(name)} became NaN or infinite in {where}"
+            cause = f"{_parameter_label(name)} became NaN or infinite in {where}"
         else:
-            what = f"the settled states became NaN or infinite in {where}"
+            cause = f"the settled states became NaN or infinite in {where}"
         raise DivergenceError(
-            f"training diverged: {what}. The last good checkpoint in {self.run.path} is kept. "
+            f"training diverged: {cause}. The last good checkpoint in {self.run.path} is kept. "
             "Lower the learning rates (training.eta, training.eta_feedforward), the step "
             "(dynamics.dt) or beta (training.beta), then start over with --force or in a new "
             "--out.")

@@ -68,7 +68,10 @@ def checkpoint_state(path):
 
 
 def wait_until(condition, proc, timeout=60.0, interval=0.01):
-    """Poll ``condition()`` until it is true; fail if ``proc`` exits first or time runs out."""
+    """Poll ``condition()`` until it is true; fail if ``proc`` exits first or time runs out.
+
+    On failure the process is killed, so no test leaves a run behind.
+    """
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if condition():
@@ -77,6 +80,8 @@ def wait_until(condition, proc, timeout=60.0, interval=0.01):
             raise AssertionError(f"the process exited with {proc.returncode} before the "
                                  "awaited condition held")
         time.sleep(interval)
+    proc.kill()
+    proc.wait()
     raise AssertionError(f"condition not reached within {timeout} s")
 
 

@@ -66,9 +66,11 @@ INVALID_LINES = [
     ("batch_size = 5", "batch_size = 5.0", ["training.batch_size = 5.0", "expected an integer"]),
     ("layers = [8, 6, 3]", "layers = 8", ["network.layers = 8", "expected a list"]),
     ("beta = 0.5", "beta = \"0.5\"", ["training.beta = '0.5'", "expected a number"]),
-    ("layers = [8, 6, 3]", "layers = [8, 0, 3]", ["network.layers = [8, 0, 3]", "positive integer"]),
+    ("layers = [8, 6, 3]", "layers = [8, 0, 3]",
+     ["network.layers = [8, 0, 3]", "positive integer"]),
     ("layers = [8, 6, 3]", "layers = [8, -6, 3]", ["network.layers", "-6 is not"]),
-    ("layers = [8, 6, 3]", "layers = [8]", ["network.layers = [8]", "at least an input and an output"]),
+    ("layers = [8, 6, 3]", "layers = [8]",
+     ["network.layers = [8]", "at least an input and an output"]),
     ("epochs = 1", "epochs = 0", ["training.epochs = 0", "positive"]),
     ("batch_size = 5", "batch_size = -5", ["training.batch_size = -5", "positive"]),
     ("t_minus = 2.0", "t_minus = 0.0", ["dynamics.t_minus = 0.0", "positive"]),
@@ -87,7 +89,8 @@ INVALID_LINES = [
     ("init = \"feedforward\"", "init = \"zero\"\n[dynamics]\ncoupling = 0.1",
      ["not valid TOML"]),
     ("synthetic_train = 20", "synthetic_train = 0", ["data.synthetic_train = 0", "positive"]),
-    ("dataset = \"synthetic\"", "dataset = \"cifar\"", ["data.dataset = 'cifar'", "'mnist', 'synthetic'"]),
+    ("dataset = \"synthetic\"", "dataset = \"cifar\"",
+     ["data.dataset = 'cifar'", "'mnist', 'synthetic'"]),
 ]
 
 

@@ -359,7 +359,8 @@ def rewrite_checkpoint(path, change):
     (lambda a, s: a.pop("biases_1"), "the array 'biases_1' is missing"),
     (lambda a, s: a["weights_1"].__setitem__((0, 0), np.inf), "NaN or infinity in weights_1"),
     (lambda a, s: s.update(stats={"samples": "x", "bogus": 1}), "invalid training state"),
-], ids=["no-rng", "version", "shape", "missing-array", "inf", "stats"])
+    (lambda a, s: s.update(config=[1, 2]), "has no readable configuration"),
+], ids=["no-rng", "version", "shape", "missing-array", "inf", "stats", "config"])
 def test_checkpoint_inconsistent_rejected(tmp_path, change, words):
     run_dir = trained_run(tmp_path)
     rewrite_checkpoint(run_dir / "checkpoint.npz", change)
@@ -537,7 +538,10 @@ def test_metrics_csv_matches_json(tmp_path):
     rows_json = saved_metrics(run_dir)
     for row_csv, row_json in zip(rows_csv, rows_json):
         for key, value in row_json.items():
-            assert math.isclose(row_csv[key], value) or (value != value and row_csv[key] != row_csv[key])
+            if value != value:
+                assert row_csv[key] != row_csv[key], key
+            else:
+                assert math.isclose(row_csv[key], value), key
 
 
 def test_zip_checkpoint_has_no_pickles(tmp_path):
@@ -583,7 +587,7 @@ LAYERS = config_with([]).network.layers
     (lambda run: None, "run directory gone not found"),
     (lambda run: (run / "config.toml").unlink(), "has no config.toml"),
     (lambda run: (run / "checkpoint.npz").write_bytes(b"PK"), "is corrupt or truncated"),
-    (break_layers, f"holds layers {LAYERS}, but run/config.toml sets network.layers = "
+    (break_layers, f"contains layers {LAYERS}, but run/config.toml sets network.layers = "
                    f"{[LAYERS[0], 7, LAYERS[-1]]}"),
 ], ids=["missing", "no-config", "corrupt", "layers"])
 def test_evaluate_bad_run_directory(tmp_path, monkeypatch, capsys, damage, words):

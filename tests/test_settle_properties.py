@@ -164,9 +164,11 @@ def test_settle_matches_per_sample_loop(case):
         ref_plus = reference_settle(x[k], ref_minus, dyn.steps_plus, network, dyn.dt, beta=beta,
                                     y=y[k], coupling=dyn.coupling, sf=sf)
         for layer, (mine, ref) in enumerate(zip(s_minus, ref_minus)):
-            np.testing.assert_allclose(mine[k], ref, rtol=0, atol=1e-10, err_msg=f"s- layer {layer}")
+            np.testing.assert_allclose(mine[k], ref, rtol=0, atol=1e-10,
+                                       err_msg=f"s- layer {layer}")
         for layer, (mine, ref) in enumerate(zip(s_plus, ref_plus)):
-            np.testing.assert_allclose(mine[k], ref, rtol=0, atol=1e-10, err_msg=f"s+ layer {layer}")
+            np.testing.assert_allclose(mine[k], ref, rtol=0, atol=1e-10,
+                                       err_msg=f"s+ layer {layer}")
 
 
 @PROPERTY_SETTINGS
