@@ -60,22 +60,34 @@ class SimulatorFactory:
         self.device = check_device(device)
         self.standalone_error = None
 
+    def compiles(self):
+        """Return True when the simulators of train and evaluate runs compile their code.
+
+        Compiled code depends on the number of samples per run, so such simulators keep
+        one size and pad shorter runs; numpy simulators take any size.
+        """
+        if self.device in ("auto", "cpp_standalone") and self.standalone_error is None:
+            return True
+        return runtime_target(self.device) == "cython"
+
     def create(self, spec, standalone=True):
         """Return a simulator for ``spec``.
 
         ``standalone=False`` asks for runtime mode (to record with a StateMonitor).
+
+        Raises
+        ------
+        StandaloneBuildError
+            When the C++ standalone build fails; call :meth:`fail` and create again.
         """
         from .runtime import RuntimeSimulator
-        from .standalone import StandaloneBuildError, StandaloneSimulator
+        from .standalone import StandaloneSimulator
 
         wants_standalone = self.device in ("auto", "cpp_standalone") and standalone
         if wants_standalone and self.standalone_error is None:
-            try:
-                simulator = StandaloneSimulator(spec)
-                logger.info("Brian2 engine: the %s network runs as C++ standalone", spec.mode)
-                return simulator
-            except (StandaloneBuildError, OSError) as exc:
-                self.fail(exc)
+            simulator = StandaloneSimulator(spec)
+            logger.info("Brian2 engine: the %s network runs as C++ standalone", spec.mode)
+            return simulator
         if not standalone and self.device in ("auto", "cpp_standalone"):
             # Recording one sample: the numpy target has no compilation to wait for.
             target = "numpy"

@@ -69,33 +69,52 @@ def build_key(spec):
 
 
 def _compile(spec, key, timeout):
-    """Compile ``spec`` into the cache unless a build of ``key`` exists; return its folder."""
+    """Compile ``spec`` into the cache unless a build of ``key`` exists.
+
+    Returns the build folder and the seconds spent compiling (0 for a cached build).
+    """
     from brian2.utils.filelock import FileLock
 
     root = cache_root()
-    root.mkdir(parents=True, exist_ok=True)
     final = root / key
-    with FileLock(str(root / f"{key}.lock")):
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        lock = FileLock(str(root / f"{key}.lock"))
+        lock.acquire()
+    except OSError as exc:
+        raise StandaloneBuildError(f"the build cache {root} is not writable ({exc}); set "
+                                   "NEUROSIM_BRIAN2_CACHE to a writable folder") from None
+    try:
         if (final / MANIFEST).is_file():
             return final, 0.0
-        staging = Path(tempfile.mkdtemp(prefix=f"{key}.build-", dir=root))
-        spec_file = staging / "spec.json"
-        spec_file.write_text(json.dumps(spec.to_dict()), encoding="utf-8")
-        project = staging / "project"
-        began = time.perf_counter()
-        try:
-            completed = subprocess.run(
-                [sys.executable, "-m", "neurosim.brian2.compile", str(spec_file), str(project)],
-                capture_output=True, text=True, timeout=timeout, env=_child_env())
-            if completed.returncode != 0 or not (project / MANIFEST).is_file():
-                raise StandaloneBuildError(_last_error(completed.stdout + completed.stderr))
-            seconds = time.perf_counter() - began
-            os.rename(project, final)
-        except subprocess.TimeoutExpired:
-            raise StandaloneBuildError(f"compilation took more than {timeout} s") from None
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
-    return final, seconds
+        return final, _compile_into(spec, final, timeout)
+    finally:
+        lock.release()
+
+
+def _compile_into(spec, final, timeout):
+    """Compile ``spec`` in a staging folder and rename it to ``final``; return the seconds."""
+    staging = Path(tempfile.mkdtemp(prefix=f"{final.name}.build-", dir=final.parent))
+    spec_file = staging / "spec.json"
+    spec_file.write_text(json.dumps(spec.to_dict()), encoding="utf-8")
+    project = staging / "project"
+    began = time.perf_counter()
+    try:
+        completed = subprocess.run(compile_command(spec_file, project), capture_output=True,
+                                   text=True, timeout=timeout, env=_child_env())
+        if completed.returncode != 0 or not (project / MANIFEST).is_file():
+            raise StandaloneBuildError(_last_error(completed.stdout + completed.stderr))
+        os.rename(project, final)
+    except subprocess.TimeoutExpired:
+        raise StandaloneBuildError(f"compilation took more than {timeout} s") from None
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return time.perf_counter() - began
+
+
+def compile_command(spec_file, project):
+    """Return the command that compiles the spec in ``spec_file`` into ``project``."""
+    return [sys.executable, "-m", "neurosim.brian2.compile", str(spec_file), str(project)]
 
 
 def _child_env():
@@ -109,7 +128,7 @@ def _child_env():
 def _last_error(output):
     """Return the most telling lines of a failed compile process's output."""
     lines = [line for line in output.strip().splitlines() if line.strip()]
-    for marker in ("Error", "error", "not found", "No such file"):
+    for marker in ("not found", "No such file", "error:", "Error"):
         hits = [line for line in lines if marker in line]
         if hits:
             return hits[-1].strip()[:300]

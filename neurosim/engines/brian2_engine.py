@@ -78,7 +78,7 @@ class Brian2Engine(Engine):
         Compiled simulators take a fixed size (``n_samples`` is then padded up to it);
         numpy simulators take the size asked for, since they compile nothing.
         """
-        if self.device == "numpy" or mode == "record":
+        if mode == "record" or not self._factory.compiles():
             return n_samples
         if mode == "train":
             return self.batches_per_call * self.config.training.batch_size
@@ -94,12 +94,11 @@ class Brian2Engine(Engine):
 
         size = self._size(mode, n_samples)
         key = (mode, size, start)
-        if key not in self._simulators:
-            spec = NetworkSpec.from_config(self.config, mode, size, start=start)
-            self._simulators[key] = self._factory.create(spec, standalone=mode != "record")
-        inputs = self._inputs(timed(size))
         try:
-            return self._simulators[key].run(inputs)
+            if key not in self._simulators:
+                spec = NetworkSpec.from_config(self.config, mode, size, start=start)
+                self._simulators[key] = self._factory.create(spec, standalone=mode != "record")
+            return self._simulators[key].run(self._inputs(timed(size)))
         except StandaloneBuildError as exc:
             self._factory.fail(exc)
             self.close()
