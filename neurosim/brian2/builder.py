@@ -33,8 +33,8 @@ logger = logging.getLogger(__name__)
 SCHEDULE = ["learn", "readout", "present", "start", "groups", "thresholds", "synapses",
             "resets", "end"]
 
-#: Per-run inputs as TimedArrays: name -> (index, columns). "sample" arrays have one row
-#: per sample; "tick" arrays one row per sample-clock tick (one more than samples).
+#: Per-run inputs as TimedArrays, by name: "sample" arrays have one row per sample, "tick"
+#: arrays one row per sample-clock tick (one more than there are samples).
 TIMED_ARRAYS = {
     "x_values": "sample",        # inputs, (n_samples, n_input)
     "y_values": "sample",        # one-hot targets, (n_samples, n_output)
@@ -43,8 +43,14 @@ TIMED_ARRAYS = {
     "learn_values": "tick",      # 1 where the sample that ended at the tick is learned
 }
 
-# Orders inside the slots; see the module docstring.
-_FIRST, _EVENTS, _PATHWAYS, _UPDATES, _APPLY, _FEEDFORWARD, _INIT = 0, 100, 101, 102, 103, 110, 900
+# Orders inside the "learn" and "present" slots, in the sequence of the module docstring.
+_FIRST = 0           # load a sample, reset accumulated drives; feedforward errors (learn)
+_EVENTS = 100        # input events
+_PATHWAYS = 101      # pathways of those events
+_UPDATES = 102       # weight and bias updates
+_APPLY = 103         # minibatch means (batch clock)
+_FEEDFORWARD = 110   # feedforward layers, one after another (110 + 2 l and 110 + 2 l - 1)
+_INIT = 900          # initial states of the negative phase
 
 
 @dataclass
@@ -238,8 +244,8 @@ def _build_feedforward(built, clocks):
             layer.sf = b2.linked_var(group, "sf")
         if index == 1:
             group.run_regularly("I_ff = 0", when="present", order=_FIRST, name=f"{name}_reset")
-        group.run_regularly(eq.FEEDFORWARD_OUTPUT, when="present", order=_FEEDFORWARD + 2 * index,
-                            name=f"{name}_output")
+        group.run_regularly(eq.FEEDFORWARD_OUTPUT, when="present",
+                            order=_FEEDFORWARD + 2 * index, name=f"{name}_output")
         if spec.plastic:
             # Errors flow top-down: layer L first, then each lower layer after the
             # backpropagated term from the layer above (global loss only) has been summed.

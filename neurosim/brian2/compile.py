@@ -116,7 +116,8 @@ def write_unity_sources(directory, parts):
     for index, source in by_size:
         part = sizes.index(min(sizes))
         sizes[part] += source.stat().st_size
-        bodies[part].append(f'namespace unity_{index} {{\n#include "code_objects/{source.name}"\n}}')
+        include = f'#include "code_objects/{source.name}"'
+        bodies[part].append(f"namespace unity_{index} {{\n{include}\n}}")
         declarations = source.with_suffix(".h").read_text()
         for function in re.findall(r"^void (\w+)\(\);", declarations, re.MULTILINE):
             wrappers[part].append(f"void {function}() {{ unity_{index}::{function}(); }}")

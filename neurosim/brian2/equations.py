@@ -1,7 +1,7 @@
 """The model as Brian2 text: neuron equations, synaptic drive and the plasticity code.
 
 Every string the Brian2 engine hands to Brian2 is built here, so the whole model reads in
-one place. Symbols follow :mod:`neurosim.dynamics`: layer ``l`` holds the states ``s`` of
+one place. Symbols follow :mod:`neurosim.dynamics`: layer ``l`` has the states ``s`` of
 ``s_l``; ``W_l`` (synaptic variable ``w``) couples layer ``l-1`` to layer ``l``; ``b`` is
 the bias ``b_l``; the feedforward population has ``u = Phi_l^T s^f_{l-1} + c_l`` and
 ``sf = h(u)``. Time is in units of tau (``tau = 1 ms`` in Brian2 units), and
@@ -17,9 +17,10 @@ A neuron of layer ``l`` integrates::
     I_nudge  = beta (y - s)              nudging current, output layer, positive phase only
 
 which is ``ds/dt = -dF/ds`` of :func:`neurosim.dynamics.total_energy`. States are clipped
-to [0, 1] after every step, so ``rho(s) = s`` and ``rho'(s) = 1`` at every step boundary;
-the firing rate ``rate`` that synapses read is therefore ``s`` itself, while ``rho'(s)``
-stays in the equation for the intermediate stages of the rk2 and rk4 methods.
+to [0, 1] after every step, so ``rho(s) = s`` and ``rho'(s) = 1`` at every step boundary:
+the firing rate ``rate`` that synapses read is ``s`` itself. Brian2 sums the synaptic
+currents once per step, and ``rho'(s)`` is evaluated once per step as well, so the
+intermediate stages of the rk2 and rk4 methods see constant input currents.
 """
 
 from ..dynamics import LEAK_SLOPE
@@ -34,6 +35,9 @@ __all__ = [
     "STORE_LAST",
     "STORE_MINUS",
     "INPUT_EQUATIONS",
+    "INPUT_EVENTS",
+    "INPUT_DRIVE",
+    "FEEDFORWARD_INPUT_DRIVE",
     "LOAD_INPUT",
     "LOAD_TARGET",
     "FEEDFORWARD_OUTPUT",
@@ -154,7 +158,7 @@ def feedforward_equations(global_loss, accumulate):
         "u : 1  # pre-activation",
         "sf : 1  # state h(u)",
         "c : 1  # bias",
-        "delta : 1  # (s^f - s- + upstream) h'(u)",
+        "delta : 1  # dL/du: (s^f - s-) h'(u), plus upstream errors for the global loss",
         "s_target : 1 (linked)  # s- of the same layer of the equilibrating network",
         "eta : 1 (shared)  # learning rate of Phi_l and c_l",
     ]

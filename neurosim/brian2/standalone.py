@@ -97,11 +97,15 @@ def _compile_into(spec, final, timeout):
     staging = Path(tempfile.mkdtemp(prefix=f"{final.name}.build-", dir=final.parent))
     spec_file = staging / "spec.json"
     spec_file.write_text(json.dumps(spec.to_dict()), encoding="utf-8")
+    # Brian2 reads this file from the working folder: no debug log and script copies
+    # left in the temporary folder when the compilation fails (its output is reported).
+    (staging / "brian_preferences").write_text("logging.file_log = False\n"
+                                               "logging.std_redirection = False\n")
     project = staging / "project"
     began = time.perf_counter()
     try:
         completed = subprocess.run(compile_command(spec_file, project), capture_output=True,
-                                   text=True, timeout=timeout, env=_child_env())
+                                   text=True, timeout=timeout, env=_child_env(), cwd=staging)
         if completed.returncode != 0 or not (project / MANIFEST).is_file():
             raise StandaloneBuildError(_last_error(completed.stdout + completed.stderr))
         os.rename(project, final)
@@ -194,10 +198,12 @@ class StandaloneSimulator:
         results.mkdir(exist_ok=True)
         command = [str(self.project / "main"), "--results_dir", f"{results}{os.sep}"] + arguments
         completed = subprocess.run(command, cwd=self.project, capture_output=True, text=True)
-        if completed.returncode != 0:
+        output = completed.stdout + completed.stderr
+        # The binary reports unreadable inputs and unwritable results but carries on.
+        if completed.returncode != 0 or "Error" in output or "Cannot set" in output:
             raise StandaloneBuildError(f"the compiled network {self.project} failed "
                                        f"(exit status {completed.returncode}): "
-                                       f"{_last_error(completed.stdout + completed.stderr)}")
+                                       f"{_last_error(output)}")
         if not self._checked_order:
             self._check_synapse_order(results)
             self._checked_order = True

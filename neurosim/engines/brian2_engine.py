@@ -105,6 +105,12 @@ class Brian2Engine(Engine):
             return self._run(mode, n_samples, timed, start)
 
     @property
+    def compile_seconds(self):
+        """Seconds spent compiling C++ standalone networks for this engine (0 if cached)."""
+        return sum(getattr(simulator, "compile_seconds", 0.0)
+                   for simulator in self._simulators.values())
+
+    @property
     def device_name(self):
         """The device of the simulators created so far, such as "cpp_standalone"."""
         names = sorted({simulator.device_name for simulator in self._simulators.values()})
