@@ -101,7 +101,9 @@ class Brian2Engine(Engine):
             return self._simulators[key].run(self._inputs(timed(size)))
         except StandaloneBuildError as exc:
             self._factory.fail(exc)
-            self.close()
+            for stale in [k for k, s in self._simulators.items()
+                          if s.device_name == "cpp_standalone"]:
+                self._simulators.pop(stale).close()
             return self._run(mode, n_samples, timed, start)
 
     @property
