@@ -77,8 +77,9 @@ def _add_trace(subparsers):
                         help="data split the sample comes from (default: test)")
     parser.add_argument("--neurons", nargs="+", action="extend", metavar="SPEC",
                         help="neurons to keep: 'all', a count per layer (default: the 4 whose "
-                             "state changes most; the output neuron of the label is always "
-                             "kept), or LAYER:I,J,... for one layer (layers 1 to L, output last)")
+                             "state changes most when settling from zero; the output neuron "
+                             "of the label is always kept), or LAYER:I,J,... for one layer "
+                             "(layers 1 to L, output last)")
     parser.add_argument("--beta", type=float,
                         help="nudging strength of the positive phase (default: +training.beta)")
     parser.add_argument("--out", help="PNG to write; the .npz gets the same name (default: "

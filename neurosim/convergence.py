@@ -40,6 +40,11 @@ class SettlingSteps:
     reference_change: np.ndarray
     fixed_point_gap: np.ndarray
 
+    def fraction_settled(self, steps):
+        """Return, per start, the fraction of samples within ``tol`` after ``steps`` steps."""
+        return {start: float(np.mean((counts >= 0) & (counts <= steps)))
+                for start, counts in self.steps.items()}
+
     def summary(self):
         """Return a dict per start: samples, how many settled, mean and median steps."""
         result = {}

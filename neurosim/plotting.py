@@ -11,11 +11,13 @@ import math
 from pathlib import Path
 
 import matplotlib
+import numpy as np
 
 matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from .errors import NeurosimError  # noqa: E402
 from .rundir import RunDirectory, read_metrics_csv  # noqa: E402
@@ -131,6 +133,8 @@ def plot_learning_curves(run_dirs, path, log_scale=False, residual=False, labels
                          markersize=3)
             axes[2].plot(epochs, _column(rows, "residual_max"), ":", color=color)
 
+    for ax in axes:
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     for ax, split in zip(axes[:2], ("train", "test")):
         ax.set_title(f"{split} error")
         ax.set_xlabel("epoch")
@@ -216,27 +220,37 @@ def plot_trace(trace, path):
 
 
 def plot_settling(result, path, log_scale=True):
-    """Draw the mean distance ``max |s - s*|`` against steps for each start, and the tolerance.
+    """Draw how the negative phase approaches its fixed point ``s*`` from each start.
 
+    Left: the mean over samples of ``max |s - s*|`` against the step, with the tolerance.
+    Right: the fraction of samples that stay within the tolerance from that step on.
     ``result`` is a :class:`~neurosim.convergence.SettlingSteps`.
 
     Returns
     -------
     Path
     """
-    fig, ax = plt.subplots(figsize=(5.5, 3.4))
+    fig, (left, right) = plt.subplots(1, 2, figsize=(9.0, 3.4))
     summary = result.summary()
+    step_axis = np.arange(result.max_steps + 1)
     for start, distance in result.distance.items():
-        mean = summary[start]["mean_steps"]
-        ax.plot(range(len(distance)), distance, START_STYLES[start], color="black",
-                label=f"{START_LABELS[start]} (mean {mean:.1f} steps to tol)")
-    ax.axhline(result.tol, color="gray", linewidth=0.8, label=f"tol = {result.tol:g}")
+        style = START_STYLES[start]
+        left.plot(step_axis, distance, style, color="black", label=START_LABELS[start])
+        steps = result.steps[start]
+        settled = (steps[None, :] >= 0) & (steps[None, :] <= step_axis[:, None])
+        right.plot(step_axis, settled.mean(axis=1), style, color="black",
+                   label=f"{START_LABELS[start]}: mean {summary[start]['mean_steps']:.1f}, "
+                         f"median {summary[start]['median_steps']:.0f} steps")
+    left.axhline(result.tol, color="gray", linewidth=0.8, label=f"tol = {result.tol:g}")
     if log_scale:
-        ax.set_yscale("log")
-    ax.set_xlabel(f"negative-phase step (dt = {result.dt:g} tau)")
-    ax.set_ylabel("mean over samples of max |s - s*|")
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8)
+        left.set_yscale("log")
+    left.set_ylabel("mean of max |s - s*|")
+    right.set_ylabel(f"fraction within {result.tol:g} of s*")
+    right.set_ylim(0.0, 1.02)
+    for ax in (left, right):
+        ax.set_xlabel(f"negative-phase step (dt = {result.dt:g} tau)")
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=8)
     return _save(fig, path)
 
 

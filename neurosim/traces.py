@@ -58,7 +58,8 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-#: Neurons kept per layer when none are named: those whose state changes most.
+#: Neurons kept per layer when none are named: those whose state changes most when the
+#: negative phase starts from zero.
 DEFAULT_NEURONS_PER_LAYER = 4
 
 
@@ -151,8 +152,9 @@ def parse_neuron_spec(values):
     """Turn ``--neurons`` strings into the ``neurons`` argument of :func:`record_trace`.
 
     Each value is ``all`` (every neuron of every layer), a count ``N`` (the ``N`` neurons
-    per layer whose state changes most) or ``LAYER:I,J,...`` / ``LAYER:all`` for one layer,
-    with layers numbered 1 (first hidden) to L (output). Layers not named keep the default.
+    per layer whose state changes most when settling from zero) or ``LAYER:I,J,...`` /
+    ``LAYER:all`` for one layer, with layers numbered 1 (first hidden) to L (output).
+    Layers not named keep the default.
 
     Returns
     -------
@@ -310,7 +312,9 @@ def record_trace(engine, config, x, label, neurons=None, beta=None, sample=-1, s
         if coupling:
             totals[start] = totals[start] + coupling_energy(states, record["ff_states"], coupling)
 
-    kept = select_neurons(main["states"], neurons, label=int(label))
+    # Ranked by their change when settling from zero, the most active neurons come first
+    # whichever start is shown, so the selection does not favour where s^f is far off.
+    kept = select_neurons(records["zero"]["states"], neurons, label=int(label))
     ff = main["ff_states"]
     steps_total = main["t"][-1]
     return Trace(

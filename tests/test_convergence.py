@@ -83,3 +83,15 @@ def test_settling_steps_rejects_short_reference():
     network = Network.initialize(config.network.layers, seed=1)
     with pytest.raises(ValueError, match="reference_steps = 10"):
         settling_steps(network, config, np.zeros((1, 64)), max_steps=20, reference_steps=10)
+
+
+def test_fraction_settled_counts_steps():
+    from neurosim.convergence import SettlingSteps
+
+    result = SettlingSteps(tol=1e-3, dt=0.5, max_steps=10, reference_steps=20,
+                           steps={"zero": np.array([0, 4, 10, -1])}, distance={},
+                           reference_change=np.zeros(4), fixed_point_gap=np.zeros(0))
+
+    assert result.fraction_settled(4) == {"zero": 0.5}
+    assert result.fraction_settled(10) == {"zero": 0.75}
+    assert result.summary()["zero"]["mean_steps"] == pytest.approx(14 / 3)
