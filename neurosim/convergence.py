@@ -7,10 +7,11 @@ samples for many steps to find the reference fixed point, then counts, for each 
 the steps after which the states stay within a tolerance of it.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
+from .dynamics import total_energy
 from .engines.dense import DenseEngine
 
 __all__ = ["SettlingSteps", "settling_steps"]
@@ -28,7 +29,9 @@ class SettlingSteps:
     each sample's ``max |ds|`` over that run's last step: a large value means the reference
     itself has not settled. ``fixed_point_gap`` is each sample's ``max |s - s*|``
     after ``reference_steps`` steps from ``s^f``: above ``tol`` the two starts reach
-    different fixed points.
+    different fixed points. ``last_step_energy_change[start]`` is each sample's change of
+    the total energy ``F`` over the last step of the configured negative phase
+    (``dynamics.steps_minus``), NaN if that phase is longer than ``max_steps``.
     """
 
     tol: float
@@ -39,6 +42,7 @@ class SettlingSteps:
     distance: dict
     reference_change: np.ndarray
     fixed_point_gap: np.ndarray
+    last_step_energy_change: dict = field(default_factory=dict)
 
     def fraction_settled(self, steps):
         """Return, per start, the fraction of samples within ``tol`` after ``steps`` steps."""
@@ -90,6 +94,7 @@ def settling_steps(network, config, x, tol=1e-3, max_steps=200, reference_steps=
     x = np.asarray(x)
     starts = ["feedforward", "zero"] if config.network.initialized else ["zero"]
     steps = {start: [] for start in starts}
+    energy_change = {start: [] for start in starts}
     distance_sum = {start: np.zeros(max_steps + 1) for start in starts}
     reference_change, gaps = [], []
     for lo in range(0, len(x), chunk_size):
@@ -97,6 +102,7 @@ def settling_steps(network, config, x, tol=1e-3, max_steps=200, reference_steps=
         chunk = _settle_chunk(engine, xb, starts, tol, max_steps, reference_steps)
         for start in starts:
             steps[start].append(chunk["steps"][start])
+            energy_change[start].append(chunk["energy_change"][start])
             distance_sum[start] += chunk["distance"][start].sum(axis=1)
         reference_change.append(chunk["reference_change"])
         gaps.append(chunk["gap"])
@@ -106,7 +112,9 @@ def settling_steps(network, config, x, tol=1e-3, max_steps=200, reference_steps=
         steps={start: np.concatenate(parts) for start, parts in steps.items()},
         distance={start: total / n for start, total in distance_sum.items()},
         reference_change=np.concatenate(reference_change),
-        fixed_point_gap=np.concatenate(gaps) if gaps[0] is not None else np.zeros(0))
+        fixed_point_gap=np.concatenate(gaps) if gaps[0] is not None else np.zeros(0),
+        last_step_energy_change={start: np.concatenate(parts)
+                                 for start, parts in energy_change.items()})
 
 
 def _settle_chunk(engine, xb, starts, tol, max_steps, reference_steps):
@@ -119,7 +127,8 @@ def _settle_chunk(engine, xb, starts, tol, max_steps, reference_steps):
     reference_change = _max_abs(final, reference)
     reference = final
 
-    result = {"steps": {}, "distance": {}, "reference_change": reference_change, "gap": None}
+    result = {"steps": {}, "distance": {}, "energy_change": {},
+              "reference_change": reference_change, "gap": None}
     for start in starts:
         init = engine.initial_states(xb, ff_states) if start == "feedforward" else zeros
         _, _, trajectory = engine.settle(xb, init, max_steps, ff_states=coupled, record=True)
@@ -127,11 +136,29 @@ def _settle_chunk(engine, xb, starts, tol, max_steps, reference_steps):
                           axis=0)
         result["distance"][start] = distance
         result["steps"][start] = _steps_within(distance, tol)
+        result["energy_change"][start] = _last_step_energy_change(engine, xb, trajectory,
+                                                                  ff_states)
     if "feedforward" in starts:
         init = engine.initial_states(xb, ff_states)
         limit, _ = engine.settle(xb, init, reference_steps, ff_states=coupled)
         result["gap"] = _max_abs(limit, reference)
     return result
+
+
+def _last_step_energy_change(engine, xb, trajectory, ff_states):
+    """Return ``F(s_T) - F(s_{T-1})`` per sample for the negative phase of ``T`` steps."""
+    steps_minus = engine.config.dynamics.steps_minus
+    if steps_minus > trajectory.steps:
+        return np.full(xb.shape[0], np.nan)
+    net = engine.network
+    coupling = engine.config.dynamics.coupling
+
+    def energy_at(step):
+        states = [layer[step] for layer in trajectory.states]
+        return total_energy(states, xb, net.weights, net.biases, coupling=coupling,
+                            feedforward_states=ff_states)
+
+    return energy_at(steps_minus) - energy_at(steps_minus - 1)
 
 
 def _max_abs(a_states, b_states):

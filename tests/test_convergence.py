@@ -95,3 +95,28 @@ def test_fraction_settled_counts_steps():
     assert result.fraction_settled(4) == {"zero": 0.5}
     assert result.fraction_settled(10) == {"zero": 0.75}
     assert result.summary()["zero"]["mean_steps"] == pytest.approx(14 / 3)
+
+
+def test_settling_steps_last_step_energy_change():
+    from neurosim.dynamics import energy
+
+    config = load_config("synthetic-small")
+    network = Network.initialize(config.network.layers, seed=1)
+    x = load_dataset(config).x_test[:3].astype(np.float64)
+    steps_minus = config.dynamics.steps_minus
+
+    result = settling_steps(network, config, x, max_steps=steps_minus, reference_steps=50)
+
+    zero = [np.zeros(n) for n in config.network.layers[1:]]
+    for i in range(len(x)):
+        path = _euler_settle(network, x[i], zero, steps_minus, config.dynamics.dt)
+        n_hidden = config.network.layers[1]
+        before, after = path[-2], path[-1]
+        expected = (energy([after[:n_hidden], after[n_hidden:]], x[i], network.weights,
+                           network.biases)
+                    - energy([before[:n_hidden], before[n_hidden:]], x[i], network.weights,
+                             network.biases))
+        assert result.last_step_energy_change["zero"][i] == pytest.approx(expected, abs=1e-12)
+
+    short = settling_steps(network, config, x, max_steps=steps_minus - 1, reference_steps=50)
+    assert np.isnan(short.last_step_energy_change["feedforward"]).all()

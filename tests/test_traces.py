@@ -273,10 +273,12 @@ def test_trace_cli_run_without_checkpoint(tmp_path):
 
 @pytest.mark.slow
 def test_trace_brian2_matches_dense():
-    brian2_engine = pytest.importorskip("neurosim.engines.brian2_engine")
+    pytest.importorskip("neurosim.engines.brian2_engine")
+    from neurosim.engines import make_engine
+
     config, network, data = _setup()
     x, label = data.x_test[0], int(data.y_test[0])
-    engine = brian2_engine.Brian2Engine(network, config)
+    engine = make_engine("brian2", network, config)
     try:
         trace = record_trace(engine, config, x, label, neurons="all")
     finally:
