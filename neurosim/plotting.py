@@ -114,7 +114,8 @@ def plot_learning_curves(run_dirs, path, log_scale=False, residual=False, labels
     """
     from .training import RESIDUAL_WARNING
 
-    runs = [(labels[i] if labels else run_label(d), load_metrics(d)) for i, d in enumerate(run_dirs)]
+    runs = [(labels[i] if labels else run_label(folder), load_metrics(folder))
+            for i, folder in enumerate(run_dirs)]
     n_panels = 3 if residual else 2
     fig, axes = plt.subplots(1, n_panels, figsize=(4.2 * n_panels, 4.0), squeeze=False,
                              layout="constrained")

@@ -344,6 +344,8 @@ def resolve_model(model):
 
     Raises
     ------
+    TraceError
+        If ``model`` is a path (it contains a folder) that does not exist.
     CheckpointError
         If a run directory has no configuration or no checkpoint.
     ConfigError
@@ -355,6 +357,9 @@ def resolve_model(model):
     from .rundir import RunDirectory
 
     path = Path(str(model))
+    if not path.exists() and len(path.parts) > 1:
+        raise TraceError(f"{model} not found: pass a run directory, a TOML file or a preset name "
+                         "(see 'neurosim models').")
     if path.is_dir():
         run = RunDirectory(path)
         if not run.config_path.is_file():

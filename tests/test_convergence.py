@@ -37,7 +37,7 @@ def test_settling_steps_matches_plain_loop():
     config = load_config("synthetic-small")
     network = Network.initialize(config.network.layers, seed=1)
     x = load_dataset(config).x_test[:7].astype(np.float64)
-    dt, tol, max_steps, reference_steps = config.dynamics.dt, 1e-4, 40, 300
+    dt, tol, max_steps, reference_steps = config.dynamics.dt, 1e-4, 40, 1000
 
     result = settling_steps(network, config, x, tol=tol, max_steps=max_steps,
                             reference_steps=reference_steps, chunk_size=3)

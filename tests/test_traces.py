@@ -126,30 +126,32 @@ def test_record_trace_plain_ep_has_zero_start_only(tmp_path):
 
 def test_trace_save_has_documented_shapes(tmp_path):
     config, network, data = _setup()
+    n_hidden = config.network.layers[1]
     trace = record_trace(DenseEngine(network, config), config, data.x_test[2],
-                         int(data.y_test[2]), neurons={1: [0, 31], 2: "all"}, sample=2,
+                         int(data.y_test[2]), neurons={1: [0, n_hidden - 1], 2: "all"}, sample=2,
                          split="test")
     n_times = config.dynamics.steps_minus + config.dynamics.steps_plus + 1
+    n_input, n_hidden, n_output = config.network.layers
 
     with np.load(trace.save(tmp_path / "trace.npz"), allow_pickle=False) as arrays:
         assert arrays["t"].shape == (n_times,)
         assert arrays["beta"].shape == (n_times,)
         assert arrays["phase_boundaries"].shape == (3,)
-        assert arrays["layers"].tolist() == [64, 32, 4]
+        assert arrays["layers"].tolist() == [n_input, n_hidden, n_output]
         assert arrays["starts"].tolist() == ["feedforward", "zero"]
-        assert arrays["x"].shape == (64,)
+        assert arrays["x"].shape == (n_input,)
         assert int(arrays["label"]) == int(data.y_test[2])
         assert int(arrays["sample"]) == 2
         assert str(arrays["split"]) == "test"
-        assert arrays["neurons_1"].tolist() == [0, 31]
-        assert arrays["neurons_2"].tolist() == [0, 1, 2, 3]
+        assert arrays["neurons_1"].tolist() == [0, n_hidden - 1]
+        assert arrays["neurons_2"].tolist() == list(range(n_output))
         for start in ("feedforward", "zero"):
             assert arrays[f"states_{start}_1"].shape == (n_times, 2)
-            assert arrays[f"states_{start}_2"].shape == (n_times, 4)
+            assert arrays[f"states_{start}_2"].shape == (n_times, n_output)
             for key in ("energy", "cost", "total_energy"):
                 assert arrays[f"{key}_{start}"].shape == (n_times,)
         assert arrays["ff_1"].shape == (2,)
-        assert arrays["ff_2"].shape == (4,)
+        assert arrays["ff_2"].shape == (n_output,)
 
     loaded = Trace.load(tmp_path / "trace.npz")
     np.testing.assert_array_equal(loaded.states["zero"][0], trace.states["zero"][0])
@@ -188,19 +190,20 @@ def test_parse_neuron_spec_forms():
 
 
 def test_trace_sample_from_run_directory_uses_checkpoint(tmp_path):
-    from neurosim.checkpoint import save_checkpoint
-    from neurosim.config import config_to_toml
+    from neurosim.checkpoint import load_checkpoint
+    from neurosim.training import Trainer
 
-    config, trained, data = _setup()
+    config, _, data = _setup("training.epochs=1")
     run = tmp_path / "run"
-    run.mkdir()
-    (run / "config.toml").write_text(config_to_toml(config))
-    save_checkpoint(run / "checkpoint.npz", trained, {"epoch": 1})
+    Trainer(config, run, engine="dense", max_samples=100, progress=False).fit()
+    trained, _ = load_checkpoint(run / "checkpoint.npz")
 
     _, network, source = resolve_model(run)
+    initial = Network.initialize(config.network.layers, seed=config.training.seed)
     for loaded, saved in zip(network.weights + network.ff_weights,
                              trained.weights + trained.ff_weights):
         np.testing.assert_array_equal(loaded, saved)
+    assert not np.array_equal(network.weights[0], initial.weights[0])
     assert "epoch 1" in source
 
     trace = trace_sample(run, sample=7, neurons="all", engine="dense")
@@ -241,7 +244,7 @@ def test_trace_cli_writes_png_and_npz(tmp_path, capsys):
     (["--sample", "200"], "sample 200"),
     (["--sample", "-1"], "sample -1"),
     (["--split", "train", "--sample", "600"], "sample 600"),
-    (["--neurons", "1:40"], "neuron 40"),
+    (["--neurons", "1:1000"], "neuron 1000"),
     (["--neurons", "5:0"], "layer 5"),
 ])
 def test_trace_cli_rejects_missing_sample_or_neuron(tmp_path, capsys, args, value):
@@ -253,6 +256,17 @@ def test_trace_cli_rejects_missing_sample_or_neuron(tmp_path, capsys, args, valu
     assert value in err
     assert err.count("\n") == 1
     assert not (tmp_path / "t.png").exists()
+
+
+def test_trace_cli_missing_run_directory(tmp_path, capsys):
+    missing = tmp_path / "runs" / "nothing"
+
+    status = main(["trace", str(missing), "--engine", "dense"])
+
+    err = capsys.readouterr().err
+    assert status == 2
+    assert f"{missing} not found" in err
+    assert err.count("\n") == 1
 
 
 def test_trace_cli_run_without_checkpoint(tmp_path):
