@@ -219,7 +219,12 @@ def test_resolve_model_preset_uses_seed():
 
 
 def test_default_engine_falls_back_to_dense(monkeypatch, caplog):
+    import neurosim.engines
+
     monkeypatch.setitem(sys.modules, "neurosim.engines.brian2_engine", None)
+    # A test that imported the engine earlier left it as an attribute of the package,
+    # which "from .engines import brian2_engine" would find first.
+    monkeypatch.delattr(neurosim.engines, "brian2_engine", raising=False)
     with caplog.at_level(logging.WARNING, logger="neurosim.traces"):
         assert default_engine() == "dense"
     assert "dense engine instead" in caplog.text
