@@ -7,8 +7,8 @@ lasts ``dynamics.t_minus`` (units of tau) whatever the step.
 
 Example::
 
-    python benchmarks/brian2_dt_convergence.py mnist-784-500-10 --samples 5
-    python benchmarks/brian2_dt_convergence.py mnist-784-500-10 --checkpoint RUN/checkpoint.npz
+    PYTHONPATH=. python benchmarks/brian2_dt_convergence.py mnist-784-500-10 --samples 5
+    PYTHONPATH=. python benchmarks/brian2_dt_convergence.py mnist-784-500-10 --checkpoint RUN/checkpoint.npz
 """
 
 import argparse

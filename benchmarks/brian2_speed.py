@@ -6,9 +6,9 @@ per second of CPU time (the binary's and this process's), with the load average,
 other processes on a shared machine slow the wall-clock rate. Run from the repository
 root::
 
-    python benchmarks/brian2_speed.py                       # plain EP and Initialized EP
-    python benchmarks/brian2_speed.py --models mnist-784-500-10 --samples 20000
-    python benchmarks/brian2_speed.py --set training.batch_size=20
+    PYTHONPATH=. python benchmarks/brian2_speed.py                       # plain EP and Initialized EP
+    PYTHONPATH=. python benchmarks/brian2_speed.py --models mnist-784-500-10 --samples 20000
+    PYTHONPATH=. python benchmarks/brian2_speed.py --set training.batch_size=20
 """
 
 import argparse

@@ -196,18 +196,31 @@ class StandaloneSimulator:
 
         results = self._work / "results"
         results.mkdir(exist_ok=True)
+        (results / "last_run_info.txt").unlink(missing_ok=True)
         command = [str(self.project / "main"), "--results_dir", f"{results}{os.sep}"] + arguments
-        completed = subprocess.run(command, cwd=self.project, capture_output=True, text=True)
+        # A session of its own keeps Ctrl-C in the terminal from stopping the binary
+        # mid-run: the training loop stops at the end of the chunk instead.
+        completed = subprocess.run(command, cwd=self.project, capture_output=True, text=True,
+                                   start_new_session=True)
         output = completed.stdout + completed.stderr
         # The binary reports unreadable inputs and unwritable results but carries on.
         if completed.returncode != 0 or "Error" in output or "Cannot set" in output:
             raise StandaloneBuildError(f"the compiled network {self.project} failed "
                                        f"(exit status {completed.returncode}): "
                                        f"{_last_error(output)}")
+        self._check_completed(results)
         if not self._checked_order:
             self._check_synapse_order(results)
             self._checked_order = True
         return self._outputs(results)
+
+    def _check_completed(self, results):
+        """Raise RuntimeError if the binary stopped before the end of its run."""
+        info = (results / "last_run_info.txt").read_text().split()
+        if len(info) != 2 or float(info[1]) < 1.0:
+            raise RuntimeError(f"the compiled network {self.project} stopped before the end of "
+                               f"its run (completed fraction {info[1:] or 'unknown'}); it was "
+                               "probably interrupted by a signal")
 
     def _read(self, results, entry):
         return np.fromfile(results / entry["file"], dtype=np.dtype(entry["dtype"]))
