@@ -269,11 +269,10 @@ def _build_feedforward_synapses(built, clocks, index):
     target = built.groups[f"ff_{index}"]
     name = f"Phi_{index}"
     if index == 1:
-        on_pre = {"drive": eq.FEEDFORWARD_INPUT_DRIVE}
-        if spec.plastic:
-            on_pre["plasticity"] = eq.feedforward_input_update(spec.accumulate)
-        synapses = _event_synapses(built, name, built.groups["inputs"], target,
-                                   eq.input_feedforward_synapses(spec.accumulate), on_pre)
+        synapses = _input_synapses(built, name, target,
+                                   eq.input_feedforward_synapses(spec.accumulate),
+                                   eq.FEEDFORWARD_INPUT_DRIVE,
+                                   eq.feedforward_input_update(spec.accumulate))
     else:
         source = built.groups[f"ff_{index - 1}"]
         synapses = _synapses(built, name, source, target,
@@ -295,12 +294,19 @@ def _build_feedforward_synapses(built, clocks, index):
     built.parameters[f"ff_weights_{index - 1}"] = (synapses, "phi")
 
 
-def _event_synapses(built, name, source, target, model, on_pre):
-    """Create synapses from the input layer whose pathways run on its events."""
+def _input_synapses(built, name, target, model, drive, update):
+    """Create synapses from the input layer whose pathways run on its events.
+
+    ``drive`` runs on the 'present' event of every non-zero pixel, ``update`` (when the
+    network learns) on its 'learn' event.
+    """
     import brian2 as b2
 
+    on_pre = {"drive": drive}
+    if built.spec.plastic:
+        on_pre["plasticity"] = update
     slots = {"drive": "present", "plasticity": "learn"}
-    synapses = _synapses(built, name, source, target, model, on_pre=on_pre,
+    synapses = _synapses(built, name, built.groups["inputs"], target, model, on_pre=on_pre,
                          on_event={path: slots[path] for path in on_pre},
                          delay={path: 0 * b2.ms for path in on_pre})
     synapses.connect()
@@ -322,11 +328,8 @@ def _build_layer_synapses(built, clocks):
         name = f"W_{index}"
         target = built.groups[f"layer_{index}"]
         if index == 1:
-            on_pre = {"drive": eq.INPUT_DRIVE}
-            if spec.plastic:
-                on_pre["plasticity"] = eq.ep_input_update(spec.accumulate)
-            synapses = _event_synapses(built, name, built.groups["inputs"], target,
-                                       eq.input_synapses(spec.accumulate), on_pre)
+            synapses = _input_synapses(built, name, target, eq.input_synapses(spec.accumulate),
+                                       eq.INPUT_DRIVE, eq.ep_input_update(spec.accumulate))
         else:
             source = built.groups[f"layer_{index - 1}"]
             synapses = _synapses(built, name, source, target,
