@@ -6,8 +6,8 @@ compiles it without running it, and writes ``manifest.json``: the command-line n
 every input and the result file of every output, so that :mod:`neurosim.brian2.standalone`
 can run the binary again and again with new data and parameters.
 
-Brian2's makefile compiles each of the network's code objects (about a hundred) as a file
-of its own, and parsing the shared headers dominates, so on two cores that takes minutes.
+Brian2's makefile compiles each of the network's code objects (60 to 100) as a file of
+its own, and parsing the shared headers dominates, so on two cores that takes minutes.
 This module compiles them instead as a few large translation units (``unity_<k>.cpp``, one
 per two CPU cores): each code object goes into a namespace of its own, and global wrappers
 forward the functions that ``main.cpp`` calls. If that fails, it falls back to Brian2's
