@@ -16,6 +16,7 @@ import logging
 import os
 import platform
 import resource
+import shutil
 import tempfile
 import time
 
@@ -79,23 +80,29 @@ def main():
     parser.add_argument("--models", default="mnist-784-500-10-ep,mnist-784-500-10",
                         help="comma-separated presets (default: plain EP and Initialized EP)")
     parser.add_argument("--samples", type=int, default=10000, help="training samples timed")
-    parser.add_argument("--chunk", type=int, default=5000, help="samples per Brian2 run")
+    parser.add_argument("--chunk", type=int, default=5000,
+                        help="samples per Brian2 run; --samples should be a multiple of it")
     parser.add_argument("--set", action="append", default=["training.batch_size=1"],
                         metavar="KEY=VALUE", help="configuration override (repeatable)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
 
-    # A fresh cache, so that the compile time is measured.
-    os.environ["NEUROSIM_BRIAN2_CACHE"] = tempfile.mkdtemp(prefix="neurosim-brian2-bench-")
+    # A fresh cache, so that the compile time is measured; deleted at the end.
+    cache = tempfile.mkdtemp(prefix="neurosim-brian2-bench-")
+    os.environ["NEUROSIM_BRIAN2_CACHE"] = cache
     data = load_mnist()
     print(f"machine: {machine()}; settings: {' '.join(args.set)}")
     print("model                  compile s  samples  wall s  samples/s (wall)  "
           "samples/s (CPU)  load")
-    for model in args.models.split(","):
-        row = measure(model, args.set, data, args.samples, args.chunk)
-        print(f"{row['model']:22s} {row['compile']:9.1f}  {row['samples']:7d}  "
-              f"{row['wall']:6.1f}  {row['samples'] / row['wall']:16.0f}  "
-              f"{row['samples'] / row['cpu']:15.0f}  {row['load']:4.1f}")
+    try:
+        for model in args.models.split(","):
+            # A chunk is simulated whole, padding included: keep it no larger than needed.
+            row = measure(model, args.set, data, args.samples, min(args.chunk, args.samples))
+            print(f"{row['model']:22s} {row['compile']:9.1f}  {row['samples']:7d}  "
+                  f"{row['wall']:6.1f}  {row['samples'] / row['wall']:16.0f}  "
+                  f"{row['samples'] / row['cpu']:15.0f}  {row['load']:4.1f}")
+    finally:
+        shutil.rmtree(cache, ignore_errors=True)
 
 
 if __name__ == "__main__":
