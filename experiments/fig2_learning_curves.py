@@ -20,6 +20,9 @@ def main():
     p = parser(__doc__.splitlines()[0], "fig2", "fig2.toml")
     p.add_argument("--only", nargs="+", default=[], metavar="NAME", help="train only these runs")
     p.add_argument("--epochs", type=int, help="train each run up to this many epochs")
+    p.add_argument("--max-samples", type=int, metavar="N",
+                   help="train on only the first N training samples per epoch (a preview of "
+                        "runs too slow for whole epochs)")
     p.add_argument("--no-plot", action="store_true", help="train, but write no summary or figure")
     p.add_argument("--plot-only", action="store_true", help="write the summary and figure only")
     args = p.parse_args()
@@ -30,7 +33,7 @@ def main():
         cache = {}
         for spec in select_runs(specs, args.only):
             train_run(spec, out, engine=args.engine, epochs=args.epochs, smoke=args.smoke,
-                      cache=cache)
+                      cache=cache, max_samples=args.max_samples)
     if args.no_plot:
         return 0
 

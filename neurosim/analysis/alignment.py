@@ -61,7 +61,10 @@ def cosine_similarity(a, b):
     """Return the cosine of the angle between two arrays seen as flat vectors (NaN if one is 0)."""
     a, b = np.ravel(a), np.ravel(b)
     norm = np.linalg.norm(a) * np.linalg.norm(b)
-    return float(a @ b / norm) if norm > 0 else float("nan")
+    if norm == 0:
+        return float("nan")
+    # Round-off can put the cosine of parallel vectors just outside [-1, 1].
+    return float(np.clip(a @ b / norm, -1.0, 1.0))
 
 
 def alignment_draws(layers, draws, batch_size=1, seed=0, inputs=None):

@@ -106,8 +106,12 @@ def run_config(spec, epochs=None, smoke=False):
     return config
 
 
-def train_run(spec, out, engine="dense", epochs=None, smoke=False, progress=False, cache=None):
+def train_run(spec, out, engine="dense", epochs=None, smoke=False, progress=False, cache=None,
+              max_samples=None):
     """Train ``spec`` in ``out / spec.name``, continuing from its checkpoint if there is one.
+
+    ``max_samples`` limits every epoch to the first training samples, as
+    ``neurosim train --max-samples`` does.
 
     ``cache`` (a dict) keeps loaded data sets between calls, so that a series of runs on
     the same data reads it once.
@@ -125,7 +129,7 @@ def train_run(spec, out, engine="dense", epochs=None, smoke=False, progress=Fals
     logger.info("%s %s in %s (%d epochs)", "continuing" if resume else "starting", spec.name,
                 run_dir, config.training.epochs)
     trainer = Trainer(config, run_dir, engine=engine, resume=resume, force=not resume,
-                      progress=progress)
+                      max_samples=max_samples, progress=progress)
     return trainer.fit(_dataset(config, cache))
 
 
