@@ -7,9 +7,9 @@ theorem at ``s*``::
     dL/dtheta = -(dC/ds) (d2E/ds2)^-1 (d2E/ds dtheta)
 
 A neuron clipped at 0 or 1 stays clipped under a small change of the parameters, so only
-the free neurons (``0 < s < 1``) enter: the Hessian restricted to them is ``I - A_FF``,
-with ``A`` the symmetric matrix of all couplings between non-input neurons, and the
-gradient is ``lambda^T d(drive)/dtheta`` with ``(I - A_FF) lambda_F = dC/ds_F``.
+the free neurons (``0 < s < 1``) enter. On them the Hessian is ``I - A_FF``, where ``A`` is
+the symmetric matrix of all couplings between non-input neurons. The gradient is then
+``lambda^T d(drive)/dtheta`` with ``(I - A_FF) lambda_F = dC/ds_F``.
 
 The EP estimate of ``-dL/dtheta`` is the update of :func:`~neurosim.learning.ep_update`
 with unit learning rates. With ``+beta`` alone, or ``-beta`` alone, its error shrinks like
@@ -31,7 +31,7 @@ __all__ = ["FlatNetwork", "exact_fixed_point", "implicit_gradient", "ep_gradient
 class FlatNetwork:
     """The equilibrating network with all non-input neurons in one vector.
 
-    ``A`` holds ``W_l`` between layers ``l-1`` and ``l`` (both directions), so the drive of
+    ``A`` contains ``W_l`` between layers ``l-1`` and ``l`` (both directions), so the drive of
     every neuron is ``rho(s) A + b + x W_1`` (the last term on the first layer only).
     """
 
@@ -76,7 +76,7 @@ class FlatNetwork:
 
 
 def _polish(flat, s, external, beta):
-    """Solve for the free neurons' states given which neurons are clipped; return new states."""
+    """Return the states whose free neurons solve the fixed-point equation, the clipped ones kept."""
     out = s.copy()
     for row in range(s.shape[0]):
         free = (s[row] > 0.0) & (s[row] < 1.0)
