@@ -77,7 +77,7 @@ def alignment_draws(layers, draws, batch_size=1, seed=0, inputs=None):
     Returns
     -------
     ndarray, shape (draws, L)
-        Column ``i - 1`` holds the cosines for layer ``i``; column 0 is 1 by construction.
+        Column ``i - 1`` contains the cosines for layer ``i``; column 0 is 1 by construction.
     """
     rng = np.random.default_rng(seed)
     cosines = np.empty((draws, len(layers) - 1))

@@ -1,6 +1,6 @@
 """Experiment runs: a list of named trainings, each a preset plus overrides, in one TOML file.
 
-An experiment file holds one ``[[run]]`` table per training::
+An experiment file contains one ``[[run]]`` table per training::
 
     [[run]]
     name = "shallow-t4-ep"             # run directory name under the results folder
@@ -11,7 +11,7 @@ An experiment file holds one ``[[run]]`` table per training::
     set = ["dynamics.t_minus=2.0"]     # KEY=VALUE overrides, as for `neurosim train --set`
 
 :func:`train_run` trains one of them with :class:`~neurosim.training.Trainer` in its own
-run directory and continues from the checkpoint when the directory already holds one.
+run directory and continues from the checkpoint when the directory already contains one.
 """
 
 import logging
@@ -19,13 +19,12 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..config import apply_overrides, load_config
+from ..config import load_config
 from ..errors import ConfigError
 from ..rundir import RunDirectory
 
 __all__ = ["RunSpec", "load_runs", "select_runs", "run_config", "train_run", "read_metrics",
-           "check_same_settings",
-           "SMOKE_HIDDEN"]
+           "check_same_settings", "SMOKE_HIDDEN"]
 
 logger = logging.getLogger(__name__)
 
@@ -64,7 +63,7 @@ def load_runs(path):
                              panel=table.get("panel", ""), label=table.get("label", table["name"]),
                              overrides=list(table.get("set", []))))
     if not specs:
-        raise ConfigError(f"{path} holds no [[run]] table: add at least one run.")
+        raise ConfigError(f"{path} contains no [[run]] table: add at least one run.")
     names = [spec.name for spec in specs]
     duplicates = sorted({name for name in names if names.count(name) > 1})
     if duplicates:
@@ -91,17 +90,16 @@ def run_config(spec, epochs=None, smoke=False):
     seconds: hidden layers of :data:`SMOKE_HIDDEN` neurons, a synthetic data set of 200
     training and 100 test samples, and 2 epochs unless ``epochs`` is given.
     """
-    config = load_config(spec.preset)
     overrides = list(spec.overrides)
     if smoke:
-        layers = config.network.layers
+        layers = load_config(spec.preset, overrides).network.layers
         hidden = [SMOKE_HIDDEN] * (len(layers) - 2)
         overrides += [f"network.layers={[layers[0], *hidden, layers[-1]]}",
                       'data.dataset="synthetic"', "data.synthetic_train=200",
                       "data.synthetic_test=100"]
         epochs = 2 if epochs is None else epochs
     overrides.append(f"training.epochs={spec.epochs if epochs is None else epochs}")
-    config = apply_overrides(config, overrides)
+    config = load_config(spec.preset, overrides)
     config.name = spec.name
     return config
 
@@ -158,7 +156,7 @@ def check_same_settings(config, run_dir):
     """
     path = RunDirectory(run_dir).config_path
     if not path.exists():
-        raise ConfigError(f"{run_dir} holds no run (no config.toml): train it first or drop "
+        raise ConfigError(f"{run_dir} contains no run (no config.toml): train it first or drop "
                           "the option that reuses it.")
     theirs = load_config(path).to_dict()
     ours = config.to_dict()
