@@ -46,7 +46,11 @@ def plot_learning_curves(panels, path, title=None):
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import FuncFormatter, MaxNLocator
 
+    percent = FuncFormatter(lambda value, _pos: f"{value:g}")
+    # Label only the minor ticks at 2, 3, 4 and 5 times a power of ten, so labels do not overlap.
+    sparse = FuncFormatter(lambda value, _pos: f"{value:g}" if f"{value:e}"[0] in "2345" else "")
     n = max(1, len(panels))
     cols = min(n, 2)
     rows = math.ceil(n / cols)
@@ -61,6 +65,10 @@ def plot_learning_curves(panels, path, title=None):
                 ax.plot(epochs, _masked(summary["test_error_sf"]), color=color, linestyle="--",
                         label=f"{label}, s^f")
         ax.set_yscale("log")
+        ax.yaxis.set_major_formatter(percent)
+        ax.yaxis.set_minor_formatter(sparse)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.tick_params(axis="y", which="minor", labelsize=7)
         ax.set_title(panel, fontsize=10)
         ax.set_xlabel("epoch")
         ax.set_ylabel("test error (%)")
