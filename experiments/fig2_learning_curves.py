@@ -45,7 +45,8 @@ def main():
         summary[spec.name] = {"panel": spec.panel, "label": spec.label, **summarize_run(rows)}
         panels.setdefault(spec.panel, []).append((spec.label, summary[spec.name]))
     write_json(out / "summary.json", summary)
-    plot_learning_curves(panels, out / "fig2.png",
+    xlabel = f"epoch of {args.max_samples} samples" if args.max_samples else "epoch"
+    plot_learning_curves(panels, out / "fig2.png", xlabel=xlabel,
                          title="MNIST test error: plain EP and Initialized EP")
     for name, run in summary.items():
         print(f"{name:30s} {run['epochs']:3d} epochs  s^f {_pct(run['final_sf'])}  "

@@ -30,7 +30,7 @@ def summarize_run(rows):
     }
 
 
-def plot_learning_curves(panels, path, title=None):
+def plot_learning_curves(panels, path, title=None, xlabel="epoch"):
     """Plot test error against epoch, one axis per panel, and save the figure as PNG.
 
     Parameters
@@ -41,6 +41,7 @@ def plot_learning_curves(panels, path, title=None):
         dashed lines the feedforward prediction (``s^f``) of the same run.
     path : path-like
     title : str, optional
+    xlabel : str
     """
     import matplotlib
 
@@ -66,11 +67,12 @@ def plot_learning_curves(panels, path, title=None):
                         label=f"{label}, s^f")
         ax.set_yscale("log")
         ax.yaxis.set_major_formatter(percent)
-        ax.yaxis.set_minor_formatter(sparse)
+        low, high = ax.get_ylim()
+        ax.yaxis.set_minor_formatter(sparse if high > 4 * low else percent)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.tick_params(axis="y", which="minor", labelsize=7)
         ax.set_title(panel, fontsize=10)
-        ax.set_xlabel("epoch")
+        ax.set_xlabel(xlabel)
         ax.set_ylabel("test error (%)")
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize=7)
