@@ -62,6 +62,25 @@ def _add_models(subparsers):
     parser.set_defaults(func=_cmd_models)
 
 
+def _add_bench(subparsers):
+    from .benchmarking import add_arguments
+
+    parser = subparsers.add_parser(
+        "bench", help="benchmark the engines: speed, memory, arithmetic floor",
+        description="Time training and evaluation of the dense and Brian2 engines on "
+                    "784-500-10 and 784-500-500-500-10 networks, count the floating-point "
+                    "operations per sample, compare with the measured matrix-multiply rate "
+                    "and with the usual formulation; print a table and write JSON.")
+    add_arguments(parser)
+    parser.set_defaults(func=_cmd_bench)
+
+
+def _cmd_bench(args):
+    from .benchmarking import run_command
+
+    return run_command(args)
+
+
 def build_parser():
     """Return the argument parser of the ``neurosim`` command."""
     from . import __version__
@@ -75,6 +94,7 @@ def build_parser():
     _add_train(subparsers)
     _add_evaluate(subparsers)
     _add_models(subparsers)
+    _add_bench(subparsers)
     return parser
 
 
