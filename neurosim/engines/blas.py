@@ -18,18 +18,19 @@ try:  # the clip ufunc without np.clip's Python-level checks (a few microseconds
 except ImportError:  # NumPy < 2
     from numpy.core.umath import clip as clip_ufunc
 
-__all__ = ["gemm_function", "gemm_into", "clip_ufunc"]
+__all__ = ["blas_function", "gemm_into", "clip_ufunc"]
 
-_GEMM = {np.dtype(np.float64): _scipy_blas.dgemm, np.dtype(np.float32): _scipy_blas.sgemm}
+_PREFIX = {np.dtype(np.float64): "d", np.dtype(np.float32): "s"}
 
 
-def gemm_function(dtype):
-    """Return the BLAS ``gemm`` routine (SciPy's wrapper) for ``dtype``."""
+def blas_function(name, dtype):
+    """Return SciPy's wrapper of the BLAS routine ``name`` ("gemm", "gemv", "ger") for ``dtype``."""
     try:
-        return _GEMM[np.dtype(dtype)]
+        prefix = _PREFIX[np.dtype(dtype)]
     except KeyError:
-        raise TypeError(f"no BLAS gemm for dtype {np.dtype(dtype)}: use float64 or float32.") \
+        raise TypeError(f"no BLAS {name} for dtype {np.dtype(dtype)}: use float64 or float32.") \
             from None
+    return getattr(_scipy_blas, prefix + name)
 
 
 def _operand(m):
@@ -44,6 +45,9 @@ def _operand(m):
 
 def gemm_into(c, a, b, alpha=1.0, beta=1.0):
     """Compute ``c = alpha * (a @ b) + beta * c`` in place and return ``c``.
+
+    Products with a single row, column or inner dimension go to ``gemv`` or ``ger``:
+    OpenBLAS's ``gemm`` is several times slower than ``gemv`` on a matrix times a vector.
 
     Parameters
     ----------
@@ -63,10 +67,44 @@ def gemm_into(c, a, b, alpha=1.0, beta=1.0):
         raise ValueError(f"dtypes differ: {a.dtype} @ {b.dtype} into {c.dtype}.")
     if a.shape[1] != b.shape[0] or (a.shape[0], b.shape[1]) != c.shape:
         raise ValueError(f"shapes do not match: {a.shape} @ {b.shape} into {c.shape}.")
+    if a.shape[1] == 1:
+        return _outer_into(c, a[:, 0], b[0], alpha, beta)
+    if c.shape[1] == 1:
+        _matvec_into(c[:, 0], a, b[:, 0], alpha, beta)
+        return c
+    if c.shape[0] == 1:
+        _matvec_into(c[0], b.T, a[0], alpha, beta)
+        return c
     # c^T = b^T a^T: the first BLAS operand stands for b^T, the second for a^T.
     first, trans_first = _operand(b)
     second, trans_second = _operand(a)
-    result = gemm_function(c.dtype)(alpha, first, second, beta, c.T, trans_first, trans_second, 1)
-    if not np.shares_memory(result, c):  # pragma: no cover - a SciPy wrapper that copies
-        c[...] = result.T
+    result = blas_function("gemm", c.dtype)(alpha, first, second, beta, c.T, trans_first,
+                                            trans_second, 1)
+    _check_in_place(result, c)
     return c
+
+
+def _matvec_into(y, m, v, alpha, beta):
+    """``y = alpha m v + beta y`` for a contiguous vector ``y``."""
+    matrix, trans = _operand(m)  # op(matrix) = m^T, so transpose once more
+    v = np.ascontiguousarray(v)
+    result = blas_function("gemv", y.dtype)(alpha, matrix, v, beta, y, 0, 1, 0, 1, 1 - trans, 1)
+    _check_in_place(result, y)
+
+
+def _outer_into(c, u, v, alpha, beta):
+    """``c = alpha u v^T + beta c``."""
+    if beta == 0.0:
+        c.fill(0.0)  # as in gemm, beta = 0 ignores what c held, NaN included
+    elif beta != 1.0:
+        c *= beta
+    # c^T = v u^T, and c^T is an F-ordered view.
+    result = blas_function("ger", c.dtype)(alpha, np.ascontiguousarray(v), np.ascontiguousarray(u),
+                                           1, 1, c.T, 0, 0, 1)
+    _check_in_place(result, c)
+    return c
+
+
+def _check_in_place(result, target):
+    if not np.may_share_memory(result, target):  # a wrapper that copied: write the result back
+        target[...] = result.T if result.ndim == 2 else result

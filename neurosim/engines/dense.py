@@ -8,29 +8,31 @@ step of layer ``l`` is::
     s_l <- clip(s_l + dt (-s_l + b_l + s_{l-1} W_l + s_{l+1} W_{l+1}^T
                           + 2 lambda (s^f_l - s_l) + [output] beta (y - s_l)), 0, 1)
 
-Where the time goes, and what this module does about it (measurements in
-docs/benchmarks.md):
+How it is made fast (measurements in docs/benchmarks.md):
 
 * The input drive ``x W_1`` does not change while a minibatch is presented, so it is
   computed once and shared by the negative and the positive phase. With Initialized EP the
-  first feedforward pre-activation ``x Phi_1`` multiplies the same ``x``, so ``W_1`` and
-  ``Phi_1`` are stored side by side in one ``(n_0, 2 n_1)`` array and one product gives both.
-* The updates of ``W_1`` and ``Phi_1`` are one product ``x^T [dW | dPhi]``, written into the
-  weights in place by BLAS ``gemm`` (:mod:`neurosim.engines.blas`): no temporary of the
-  weights' size.
-* Each settling step writes preallocated buffers; the step's products add into its output
-  through ``gemm`` as well.
+  first feedforward pre-activation ``x Phi_1`` multiplies the same ``x``, so ``W_1^T`` and
+  ``Phi_1^T`` are stored as the rows of one ``(2 n_1, n_0)`` array and one product gives
+  both. In that layout (one row per neuron) BLAS computes the product fastest, most of all
+  for small minibatches.
+* The updates of ``W_1`` and ``Phi_1`` are one product ``[dW_1 | dPhi_1]^T x`` that BLAS
+  ``gemm`` adds to the weights in place (:mod:`neurosim.engines.blas`), with no temporary
+  of the weights' size.
+* Each settling step writes preallocated buffers, and its products add into them through
+  ``gemm`` too.
 
-The result is the same arithmetic as the plain formulation up to the order of additions,
-so it agrees with a straightforward per-sample implementation to round-off.
+The arithmetic is that of the plain formulation (:func:`neurosim.learning.ep_update` and
+the feedforward rules) with additions in another order, so the results agree with a
+straightforward per-sample implementation to round-off.
 """
 
 import numpy as np
 
 from ..dynamics import h, h_prime
-from ..learning import ep_update, feedforward_pass  # noqa: F401  (ep_update: the rule in use)
+from ..learning import feedforward_pass
 from .base import Engine, EvalResult, TrainStats
-from .blas import clip_ufunc, gemm_function
+from .blas import blas_function, clip_ufunc, gemm_into
 
 __all__ = ["DenseEngine", "Trajectory"]
 
@@ -104,7 +106,8 @@ class DenseEngine(Engine):
         self.config = config
         self.dtype = np.dtype(config.training.dtype)
         self.eval_batch_size = 1000
-        self._gemm = gemm_function(self.dtype)
+        self._gemm = blas_function("gemm", self.dtype)
+        self._gemv = blas_function("gemv", self.dtype)
         self._workspaces = {}
         self.network = network
 
@@ -209,9 +212,10 @@ class DenseEngine(Engine):
         + dt (s_{l-1} W_l + s_{l+1} W_{l+1}^T))``. Returns the last state and the one before.
         """
         dt = self.config.dynamics.dt
-        gemm = self._gemm
+        gemm, gemv = self._gemm, self._gemv
         weights_t = params.weights_t
         n_layers = len(start)
+        single = start[0].shape[0] == 1  # one sample: matrix-vector products
         last, before = start, start
         for step in range(steps):
             current = buffers[step & 1]
@@ -219,10 +223,16 @@ class DenseEngine(Engine):
                 out = current[layer]
                 np.multiply(last[layer], keep[layer], out=out)
                 out += constant[layer]
-                # In column-major terms out^T += dt W^T s^T: see neurosim.engines.blas.
-                if layer:
+                # gemm_into(out, last, W, dt) without its checks, which would cost as much
+                # as these small products: in column-major terms out^T += dt W^T last^T.
+                if layer and single:
+                    gemv(dt, weights_t[layer], last[layer - 1][0], 1.0, out[0], 0, 1, 0, 1, 0, 1)
+                elif layer:
                     gemm(dt, weights_t[layer], last[layer - 1].T, 1.0, out.T, 0, 0, 1)
-                if layer + 1 < n_layers:
+                if layer + 1 < n_layers and single:
+                    gemv(dt, weights_t[layer + 1], last[layer + 1][0], 1.0, out[0], 0, 1, 0, 1,
+                         1, 1)
+                elif layer + 1 < n_layers:
                     gemm(dt, weights_t[layer + 1], last[layer + 1].T, 1.0, out.T, 1, 0, 1)
                 clip_ufunc(out, 0.0, 1.0, out=out)
             before, last = last, current
@@ -302,8 +312,8 @@ class DenseEngine(Engine):
         """
         dyn = self.config.dynamics
         n_first = self._network.layers[1]
-        # ws.first^T = x [W_1 | Phi_1] (or x W_1), one product for both populations.
-        self._gemm(1.0, x.T, params.first.T, 0.0, ws.first.T, 1, 0, 1)
+        # ws.first = [W_1 | Phi_1]^T x^T (or W_1^T x^T), one product for both populations.
+        gemm_into(ws.first, params.first, x.T, beta=0.0)
         pre = ff_states = None
         if self.config.network.initialized:
             pre, ff_states = self._feedforward_rest(params, ws.first[n_first:].T)
@@ -410,7 +420,6 @@ class DenseEngine(Engine):
         and the feedforward delta rule ``Phi_l += -(eta_f,l / B) s^f_{l-1}^T delta_l``.
         """
         tr = self.config.training
-        gemm = self._gemm
         batch = x.shape[0]
         n_first = self._network.layers[1]
 
@@ -425,20 +434,19 @@ class DenseEngine(Engine):
             d_phi = d_first[:, n_first:]
             np.multiply(deltas[0], -tr.feedforward_rates[0] / batch, out=d_phi)
             params.ff_biases[0] += d_phi.sum(axis=0)
-        gemm(1.0, x.T, d_first.T, 1.0, params.first.T, 0, 1, 1)
+        gemm_into(params.first, d_first.T, x)
 
         for layer in range(1, len(tr.eta)):
             scale = tr.eta[layer] / (beta * batch)
-            w_t = params.weights_t[layer]
-            gemm(scale, s_plus[layer].T, s_plus[layer - 1].T, 1.0, w_t, 0, 1, 1)
-            gemm(-scale, s_minus[layer].T, s_minus[layer - 1].T, 1.0, w_t, 0, 1, 1)
+            weights = params.weights[layer]
+            gemm_into(weights, s_plus[layer - 1].T, s_plus[layer], alpha=scale)
+            gemm_into(weights, s_minus[layer - 1].T, s_minus[layer], alpha=-scale)
             params.biases[layer] += scale * (s_plus[layer].sum(axis=0) - s_minus[layer].sum(axis=0))
         if deltas is None:
             return
         for layer in range(1, len(deltas)):
             rate = -tr.feedforward_rates[layer] / batch
-            gemm(rate, deltas[layer].T, ff_states[layer - 1].T, 1.0,
-                 params.ff_weights[layer].T, 0, 1, 1)
+            gemm_into(params.ff_weights[layer], ff_states[layer - 1].T, deltas[layer], alpha=rate)
             params.ff_biases[layer] += rate * deltas[layer].sum(axis=0)
 
     def record_sample(self, x, y, start="feedforward", beta=None):
