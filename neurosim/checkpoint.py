@@ -23,6 +23,10 @@ __all__ = ["save_checkpoint", "load_checkpoint", "CHECKPOINT_VERSION"]
 #: Format version written into every checkpoint; loading rejects other versions.
 CHECKPOINT_VERSION = 1
 
+#: Keys of the training state that every checkpoint carries.
+REQUIRED_STATE_KEYS = ("epoch", "next_batch", "rng_state", "stats", "epoch_seconds", "metrics",
+                       "config", "engine", "max_samples")
+
 
 def save_checkpoint(path, network, state):
     """Write ``network`` and the JSON-serializable ``state`` to ``path`` atomically."""
@@ -74,8 +78,24 @@ def load_checkpoint(path):
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise CheckpointError(f"checkpoint {path} has an unreadable state ({exc}). Start over "
                               "with --force.") from None
+    if not isinstance(state, dict):
+        raise CheckpointError(f"checkpoint {path} has an unreadable state (a JSON "
+                              f"{type(state).__name__}, not an object). Start over with --force.")
     version = state.get("format_version")
     if version != CHECKPOINT_VERSION:
         raise CheckpointError(f"checkpoint {path} has format version {version}, but this neurosim "
                               f"reads version {CHECKPOINT_VERSION}.")
-    return Network.from_arrays(arrays, source=f"checkpoint {path}"), state
+    missing = [key for key in REQUIRED_STATE_KEYS if key not in state]
+    if missing:
+        raise CheckpointError(f"checkpoint {path} lacks the training state {', '.join(missing)}: "
+                              "it is incomplete. Start over with --force.")
+    try:
+        network = Network.from_arrays(arrays, source=f"checkpoint {path}")
+    except (ValueError, TypeError) as exc:
+        raise CheckpointError(f"checkpoint {path} contains inconsistent parameters ({exc}). Start "
+                              "over with --force.") from None
+    bad = network.first_non_finite()
+    if bad is not None:
+        raise CheckpointError(f"checkpoint {path} contains NaN or infinity in {bad}: it cannot be "
+                              "resumed. Start over with --force and lower learning rates.")
+    return network, state

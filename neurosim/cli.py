@@ -1,7 +1,8 @@
 """The ``neurosim`` command: train, evaluate and list models.
 
 Errors that neurosim anticipates print as one line on standard error with a non-zero exit
-status: 2 for invalid input, 3 for a diverged run, 130 for an interrupted one.
+status: 2 for invalid input, 3 for a diverged run, 130 for an interrupted one, 1 for a
+failed file-system operation.
 """
 
 import argparse
@@ -9,13 +10,14 @@ import logging
 import sys
 from pathlib import Path
 
-from .errors import NeurosimError
+from .errors import CheckpointError, NeurosimError, RunDirectoryError
 
 __all__ = ["main", "build_parser"]
 
 logger = logging.getLogger("neurosim")
 
 DEFAULT_MODEL = "mnist-784-500-10"
+DEFAULT_ENGINE = "brian2"
 
 
 def _add_train(subparsers):
@@ -23,12 +25,14 @@ def _add_train(subparsers):
         "train", help="train a model and write a run directory",
         description="Train an Equilibrium Propagation network. Writes config.toml, run.json, "
                     "metrics.csv, metrics.json, checkpoint.npz and train.log into --out.")
-    parser.add_argument("model", nargs="?", default=DEFAULT_MODEL,
-                        help=f"preset name or path of a TOML file (default: {DEFAULT_MODEL}); "
-                             "'neurosim models' lists the presets")
-    parser.add_argument("--engine", choices=("brian2", "dense"), default="brian2",
-                        help="simulation engine: 'brian2' (default) declares the network as "
-                             "Brian2 equations; 'dense' is the batched NumPy engine")
+    parser.add_argument("model", nargs="?",
+                        help=f"preset name or path of a TOML file (default: {DEFAULT_MODEL}, or "
+                             "with --resume the run's own config.toml); 'neurosim models' lists "
+                             "the presets")
+    parser.add_argument("--engine", choices=("brian2", "dense"),
+                        help="simulation engine: 'brian2' (default; with --resume the run's own "
+                             "engine) declares the network as Brian2 equations; 'dense' is the "
+                             "batched NumPy engine")
     parser.add_argument("--epochs", type=int, help="number of epochs (sets training.epochs)")
     parser.add_argument("--out", help="run directory (default: runs/MODEL)")
     parser.add_argument("--resume", action="store_true",
@@ -99,29 +103,34 @@ def build_parser():
 
 
 def _resolve_config(args):
-    from .config import apply_overrides, load_config
+    from .config import load_config
+    from .rundir import RunDirectory
 
-    if args.resume and args.out and (Path(args.out) / "config.toml").exists() \
-            and args.model == DEFAULT_MODEL:
-        config = load_config(Path(args.out) / "config.toml")
-    else:
-        config = load_config(args.model)
     overrides = list(args.set)
     if args.epochs is not None:
         overrides.append(f"training.epochs={args.epochs}")
     if args.seed is not None:
         overrides.append(f"training.seed={args.seed}")
-    if overrides:
-        config = apply_overrides(config, overrides)
-    return config
+    if args.model is None and args.resume and args.out:
+        run = RunDirectory(args.out)
+        if run.config_path.is_file():
+            config = load_config(run.config_path, overrides)
+            config.name = run.read_info().get("model", config.name)
+            return config
+    return load_config(args.model or DEFAULT_MODEL, overrides)
 
 
 def _cmd_train(args):
+    from .rundir import RunDirectory
     from .training import Trainer
 
     config = _resolve_config(args)
     out = args.out or str(Path("runs") / config.name)
-    trainer = Trainer(config, out, engine=args.engine, resume=args.resume, force=args.force,
+    engine = args.engine
+    if engine is None:
+        engine = RunDirectory(out).read_info().get("engine") if args.resume else None
+        engine = engine if engine in ("brian2", "dense") else DEFAULT_ENGINE
+    trainer = Trainer(config, out, engine=engine, resume=args.resume, force=args.force,
                       max_samples=args.max_samples, progress=False if args.no_progress else None)
     metrics = trainer.fit()
     if metrics:
@@ -140,10 +149,17 @@ def _cmd_evaluate(args):
 
     run = RunDirectory(args.run_dir)
     if not run.path.is_dir():
-        raise NeurosimError(f"run directory {run.path} not found: pass the --out folder of "
-                            "'neurosim train'.")
+        raise RunDirectoryError(f"run directory {run.path} not found: pass the --out folder of "
+                                "'neurosim train'.")
+    if not run.config_path.is_file():
+        raise RunDirectoryError(f"{run.path} has no config.toml: it is not a run directory "
+                                "written by 'neurosim train'.")
     config = load_config(run.config_path)
     network, state = load_checkpoint(run.checkpoint_path)
+    if network.layers != list(config.network.layers):
+        raise CheckpointError(f"{run.checkpoint_path} contains layers {network.layers}, but "
+                              f"{run.config_path} sets network.layers = "
+                              f"{config.network.layers}: restore the run's config.toml.")
     data = load_dataset(config)
     engine = make_engine(args.engine, network, config)
     try:
@@ -184,6 +200,11 @@ def main(argv=None):
         kind = "interrupted" if exc.exit_code == 130 else "error"
         print(f"neurosim: {kind}: {exc}", file=sys.stderr)
         return exc.exit_code
+    except OSError as exc:
+        # The file system failed (permission denied, disk full, ...): report it, not a traceback.
+        print(f"neurosim: error: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
-        print("neurosim: interrupted before a checkpoint could be written", file=sys.stderr)
+        print("neurosim: interrupted; files written before the interruption are kept",
+              file=sys.stderr)
         return 130

@@ -52,6 +52,7 @@ __all__ = [
     "preset_path",
     "apply_overrides",
     "config_to_toml",
+    "validate_training",
 ]
 
 logger = logging.getLogger(__name__)
@@ -138,9 +139,14 @@ class Config:
         """Return the configuration as nested dictionaries, without the name."""
         return {key: dataclasses.asdict(getattr(self, key)) for key in _SECTIONS}
 
-    def validate(self):
-        """Check every value and raise :class:`ConfigError` naming the first invalid one."""
-        _validate(self)
+    def validate(self, warn=True):
+        """Check every value and raise :class:`ConfigError` naming the first invalid one.
+
+        ``training.beta = 0`` passes here, because settling and evaluation do not nudge;
+        :func:`validate_training` rejects it before training. With ``warn``, log a warning
+        for settings that are valid but doubtful (a step at which forward Euler overshoots).
+        """
+        _validate(self, warn=warn)
         return self
 
 
@@ -163,6 +169,22 @@ _CHOICES = {
 def _suggest(name, candidates):
     match = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.5)
     return f" Did you mean '{match[0]}'?" if match else ""
+
+
+def _home_table(key):
+    """Return the table that has a key called ``key``, or None."""
+    for section, cls in _SECTIONS.items():
+        if key in {f.name for f in dataclasses.fields(cls)}:
+            return section
+    return None
+
+
+def _suggest_key(section, key, fields):
+    """Suggest a close key of ``[section]``, or the table where ``key`` belongs."""
+    home = _home_table(key)
+    if home is not None and home != section:
+        return f" '{key}' belongs in [{home}]: move it there."
+    return _suggest(key, fields)
 
 
 def _type_name(kind):
@@ -207,6 +229,10 @@ def config_from_dict(data, source="the configuration", name="custom"):
     config = Config(name=name)
     for section, values in data.items():
         if section not in _SECTIONS:
+            home = _home_table(section) if not isinstance(values, dict) else None
+            if home is not None:
+                raise ConfigError(f"key '{section}' in {source} is outside any table: write it "
+                                  f"under [{home}] (as {home}.{section}).")
             raise ConfigError(f"unknown table [{section}] in {source}.{_suggest(section, _SECTIONS)}"
                               f" Valid tables: {', '.join(_SECTIONS)}.")
         if not isinstance(values, dict):
@@ -215,82 +241,114 @@ def config_from_dict(data, source="the configuration", name="custom"):
         fields = {f.name: f for f in dataclasses.fields(target)}
         for key, value in values.items():
             if key not in fields:
-                raise ConfigError(f"unknown key '{section}.{key}' in {source}.{_suggest(key, fields)}"
+                raise ConfigError(f"unknown key '{section}.{key}' in {source}."
+                                  f"{_suggest_key(section, key, fields)}"
                                   f" Valid keys of [{section}]: {', '.join(fields)}.")
             setattr(target, key, _coerce(section, key, value, getattr(target, key), source))
-    return config.validate()
+    _validate(config, source)
+    return config
 
 
-def _positive(where, value, kind="number"):
+def _positive(where, value, source, kind="number"):
     if not (value > 0) or (isinstance(value, float) and not math.isfinite(value)):
-        raise ConfigError(f"{where} = {value!r} is invalid: it must be a positive finite {kind}.")
+        raise ConfigError(f"{where} = {value!r} in {source} is invalid: it must be a positive "
+                          f"finite {kind}.")
 
 
-def _validate(config):
+def _validate(config, source="the configuration", warn=True):
+    """Check the values of ``config`` and their combinations; warn where Euler overshoots."""
     for (section, key), choices in _CHOICES.items():
         value = getattr(getattr(config, section), key)
         if value not in choices:
-            raise ConfigError(f"{section}.{key} = {value!r} is invalid: choose one of "
+            raise ConfigError(f"{section}.{key} = {value!r} in {source} is invalid: choose one of "
                               f"{', '.join(repr(c) for c in choices)}.{_suggest(str(value), choices)}")
 
     layers = config.network.layers
     if len(layers) < 2:
-        raise ConfigError(f"network.layers = {layers!r} is invalid: give at least an input and an "
-                          "output size, for example [784, 500, 10].")
+        raise ConfigError(f"network.layers = {layers!r} in {source} is invalid: give at least an "
+                          "input and an output size, for example [784, 500, 10].")
     for size in layers:
         if isinstance(size, bool) or not isinstance(size, int) or size <= 0:
-            raise ConfigError(f"network.layers = {layers!r} is invalid: every size must be a "
-                              "positive integer.")
+            raise ConfigError(f"network.layers = {layers!r} in {source} is invalid: every size "
+                              f"must be a positive integer, and {size!r} is not.")
 
     dyn = config.dynamics
     if not (0.0 < dyn.dt <= EULER_STABLE_DT) or not math.isfinite(dyn.dt):
-        raise ConfigError(f"dynamics.dt = {dyn.dt!r} is invalid: the step must lie in (0, 1] "
-                          "(units of tau). The published runs use 0.5.")
-    # The leak, the coupling and the nudging pull each state back at the combined rate
-    # 1 + 2 lambda + |beta|; forward Euler overshoots once dt times that rate exceeds 1.
-    decay_rate = 1.0 + 2.0 * dyn.coupling + abs(config.training.beta)
-    if dyn.method == "euler" and dyn.dt * decay_rate > 1.0:
-        logger.warning("dynamics.dt = %g overshoots with forward Euler: the decay rate "
-                       "1 + 2 lambda + |beta| = %g needs dt <= %.3g to settle monotonically.",
-                       dyn.dt, decay_rate, 1.0 / decay_rate)
-    _positive("dynamics.t_minus", dyn.t_minus)
-    _positive("dynamics.t_plus", dyn.t_plus)
+        raise ConfigError(f"dynamics.dt = {dyn.dt!r} in {source} is invalid: the step must lie in "
+                          "(0, 1] (units of tau). The published runs use 0.5.")
+    _positive("dynamics.t_minus", dyn.t_minus, source)
+    _positive("dynamics.t_plus", dyn.t_plus, source)
     for key in ("t_minus", "t_plus"):
         duration = getattr(dyn, key)
         steps = duration / dyn.dt
         if abs(steps - round(steps)) > 1e-6 * max(1.0, steps):
-            raise ConfigError(f"dynamics.{key} = {duration!r} is invalid: it must be a whole "
-                              f"number of steps of dt = {dyn.dt!r} (it is {steps:.4g} steps).")
+            raise ConfigError(f"dynamics.{key} = {duration!r} in {source} is invalid: it must be "
+                              f"a whole number of steps of dt = {dyn.dt!r} (it is {steps:.4g} "
+                              "steps).")
     if dyn.coupling < 0 or not math.isfinite(dyn.coupling):
-        raise ConfigError(f"dynamics.coupling = {dyn.coupling!r} is invalid: lambda must be >= 0.")
+        raise ConfigError(f"dynamics.coupling = {dyn.coupling!r} in {source} is invalid: lambda "
+                          "must be a finite number >= 0 (the published runs use 0 or 0.1).")
     if dyn.coupling > 0 and not config.network.initialized:
-        raise ConfigError("dynamics.coupling > 0 needs the feedforward population: set "
-                          "network.init = \"feedforward\" or dynamics.coupling = 0.")
+        raise ConfigError(f"dynamics.coupling > 0 in {source} needs the feedforward population: "
+                          "set network.init = \"feedforward\" or dynamics.coupling = 0.")
 
     tr = config.training
-    _positive("training.epochs", tr.epochs, "integer")
-    _positive("training.batch_size", tr.batch_size, "integer")
-    if tr.beta == 0 or not math.isfinite(tr.beta):
-        raise ConfigError(f"training.beta = {tr.beta!r} is invalid: EP divides by beta, so it must "
-                          "be non-zero and finite (the published runs use 0.5 or 1.0).")
+    _positive("training.epochs", tr.epochs, source, "integer")
+    _positive("training.batch_size", tr.batch_size, source, "integer")
+    if not math.isfinite(tr.beta):
+        raise ConfigError(f"training.beta = {tr.beta!r} in {source} is invalid: it must be a "
+                          "finite number (the published runs use 0.5 or 1.0).")
     n_weights = len(layers) - 1
     for key, rates in (("eta", tr.eta), ("eta_feedforward", tr.eta_feedforward)):
         if key == "eta_feedforward" and not rates:
             continue
         if len(rates) != n_weights:
-            raise ConfigError(f"training.{key} has {len(rates)} values but network.layers = "
-                              f"{layers} has {n_weights} weight matrices: give one rate per matrix.")
+            raise ConfigError(f"training.{key} has {len(rates)} values in {source}, but "
+                              f"network.layers = {layers} has {n_weights} weight matrices: give "
+                              "one rate per matrix.")
         for rate in rates:
             if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not rate > 0 \
                     or not math.isfinite(rate):
-                raise ConfigError(f"training.{key} = {rates!r} is invalid: every learning rate "
-                                  "must be a positive number.")
+                raise ConfigError(f"training.{key} = {rates!r} in {source} is invalid: every "
+                                  f"learning rate must be a positive finite number, and {rate!r} "
+                                  "is not.")
     if tr.seed < 0:
-        raise ConfigError(f"training.seed = {tr.seed!r} is invalid: it must be >= 0.")
+        raise ConfigError(f"training.seed = {tr.seed!r} in {source} is invalid: it must be >= 0.")
 
     data = config.data
-    _positive("data.synthetic_train", data.synthetic_train, "integer")
-    _positive("data.synthetic_test", data.synthetic_test, "integer")
+    _positive("data.synthetic_train", data.synthetic_train, source, "integer")
+    _positive("data.synthetic_test", data.synthetic_test, source, "integer")
+    if warn and data.root and data.dataset != "mnist":
+        logger.warning("data.root = %r in %s is ignored: it only applies to data.dataset = "
+                       "\"mnist\".", data.root, source)
+    if warn:
+        _warn_overshoot(config, source)
+
+
+def _warn_overshoot(config, source):
+    """Warn when forward Euler overshoots the fixed point of the fastest-decaying neuron."""
+    dyn = config.dynamics
+    # The leak, the coupling and the nudging pull a state back at the combined rate
+    # 1 + 2 lambda + |beta|; forward Euler overshoots once dt times that rate exceeds 1.
+    decay_rate = 1.0 + 2.0 * dyn.coupling + abs(config.training.beta)
+    if dyn.method == "euler" and dyn.dt * decay_rate > 1.0:
+        logger.warning("dynamics.dt = %g in %s overshoots with forward Euler: the decay rate "
+                       "1 + 2 lambda + |beta| = %g needs dt <= %.3g to settle monotonically.",
+                       dyn.dt, source, decay_rate, 1.0 / decay_rate)
+
+
+def validate_training(config):
+    """Check the settings that only training needs, beyond :meth:`Config.validate`.
+
+    Raises
+    ------
+    ConfigError
+        If ``training.beta`` is 0: the EP update divides by beta.
+    """
+    if config.training.beta == 0:
+        raise ConfigError("training.beta = 0 is invalid for training: the EP update divides by "
+                          "beta, so set a non-zero value (the published runs use 0.5 or 1.0).")
+    return config
 
 
 # --- presets -----------------------------------------------------------------------------
@@ -327,34 +385,84 @@ def preset_path(name):
     return presets[name]
 
 
-def load_config(model):
+def load_config(model, overrides=()):
     """Load a configuration from a preset name or a TOML file path.
 
     Parameters
     ----------
     model : str or path-like
         A preset name such as ``"mnist-784-500-10"`` or the path of a TOML file.
+    overrides : sequence of str
+        ``KEY=VALUE`` assignments as for :func:`apply_overrides`, applied before the
+        configuration is validated, so it is checked (and warned about) once.
 
     Raises
     ------
     ConfigError
-        If the preset or file does not exist, the TOML is malformed or a value is invalid.
+        If the preset or file does not exist or cannot be read, the TOML is malformed or a
+        value is invalid.
     """
     text = str(model)
     path = Path(text)
     if text.endswith(".toml") or path.exists():
+        if path.is_dir():
+            raise ConfigError(f"model file {text} is a folder: pass a TOML file or a preset name "
+                              "(see 'neurosim models').")
         if not path.is_file():
             raise ConfigError(f"model file {text} not found: pass an existing TOML file or a "
                               "preset name (see 'neurosim models').")
-        source, name, raw = str(path), path.stem, path.read_text(encoding="utf-8")
+        source, name = str(path), path.stem
+        raw = _read_text(path, source)
     else:
         resource = preset_path(text)
-        source, name, raw = f"preset '{text}'", text, resource.read_text(encoding="utf-8")
+        source, name = f"preset '{text}'", text
+        raw = _read_text(resource, source)
     try:
         data = tomllib.loads(raw)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{source} is not valid TOML: {exc}. Fix the syntax at that line.") from None
+    if overrides:
+        data = _apply_assignments(data, overrides)
+        source = f"{source} with --set"
     return config_from_dict(data, source=source, name=name)
+
+
+def _read_text(path, source):
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{source} is not UTF-8 text ({exc.reason} at byte {exc.start}): save "
+                          "it as UTF-8 TOML.") from None
+    except OSError as exc:
+        raise ConfigError(f"{source} cannot be read: {exc.strerror or exc}. Check its "
+                          "permissions.") from None
+
+
+def _apply_assignments(data, assignments):
+    """Return a copy of the nested dict ``data`` with ``KEY=VALUE`` assignments applied."""
+    data = {section: dict(values) if isinstance(values, dict) else values
+            for section, values in data.items()}
+    for assignment in assignments:
+        if "=" not in assignment:
+            raise ConfigError(f"--set {assignment!r} is invalid: write KEY=VALUE, for example "
+                              "training.epochs=3.")
+        key, value_text = (part.strip() for part in assignment.split("=", 1))
+        if key.count(".") != 1:
+            home = _home_table(key)
+            example = f"{home}.{key}" if home else "training.epochs"
+            raise ConfigError(f"--set key {key!r} is invalid: write TABLE.KEY, for example "
+                              f"{example}.")
+        section, name = key.split(".")
+        try:
+            value = tomllib.loads(f"v = {value_text}")["v"]
+        except tomllib.TOMLDecodeError:
+            value = value_text
+        table = data.setdefault(section, {})
+        if not isinstance(table, dict):
+            raise ConfigError(f"--set {key}: '{section}' is not a table. Valid tables: "
+                              f"{', '.join(_SECTIONS)}.")
+        table[name] = value
+    return data
 
 
 def apply_overrides(config, assignments):
@@ -363,21 +471,7 @@ def apply_overrides(config, assignments):
     Keys are dotted (``training.epochs``); values are TOML values (``3``, ``0.1``,
     ``[0.1, 0.05]``, ``"zero"``). A bare word that is not valid TOML is taken as a string.
     """
-    data = config.to_dict()
-    for assignment in assignments:
-        if "=" not in assignment:
-            raise ConfigError(f"--set {assignment!r} is invalid: write KEY=VALUE, for example "
-                              "training.epochs=3.")
-        key, value_text = (part.strip() for part in assignment.split("=", 1))
-        if key.count(".") != 1:
-            raise ConfigError(f"--set key {key!r} is invalid: write TABLE.KEY, for example "
-                              "training.epochs.")
-        section, name = key.split(".")
-        try:
-            value = tomllib.loads(f"v = {value_text}")["v"]
-        except tomllib.TOMLDecodeError:
-            value = value_text
-        data.setdefault(section, {})[name] = value
+    data = _apply_assignments(config.to_dict(), assignments)
     return config_from_dict(data, source="--set", name=config.name)
 
 

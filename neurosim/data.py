@@ -22,6 +22,7 @@ import struct
 import tempfile
 import urllib.error
 import urllib.request
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,6 +38,8 @@ __all__ = [
     "make_synthetic",
     "one_hot",
     "validate_inputs",
+    "validate_labels",
+    "validate_dataset",
     "mnist_cache_dir",
     "MNIST_FILES",
 ]
@@ -106,7 +109,7 @@ def _idx_bytes(folder, stem):
             if name.endswith(".gz"):
                 try:
                     raw = gzip.decompress(raw)
-                except (OSError, EOFError) as exc:
+                except (OSError, EOFError, zlib.error) as exc:
                     raise DataError(f"{path} is not a valid gzip file ({exc}): delete it and "
                                     "download it again.") from None
             return path, raw
@@ -138,13 +141,22 @@ def read_idx(raw, source="IDX data"):
     return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(shape)
 
 
-def _load_idx_folder(folder):
-    """Load the four MNIST files from ``folder``; return None if any is absent."""
+def _load_idx_folder(folder, required=False):
+    """Load the four MNIST files from ``folder``; return None if any is absent.
+
+    With ``required``, a folder that lacks some of the files raises :class:`DataError`
+    naming them instead, because the user chose that folder.
+    """
+    missing = [stem for stem, _ in MNIST_FILES.values()
+               if not any((Path(folder) / name).is_file() for name in (stem, stem + ".gz"))]
+    if missing and required:
+        raise DataError(f"MNIST folder {folder} lacks {', '.join(missing)} (plain or .gz): put "
+                        "all four IDX files there.")
+    if missing:
+        return None
     arrays = {}
     for key, (stem, digest) in MNIST_FILES.items():
         path, raw = _idx_bytes(folder, stem)
-        if raw is None:
-            return None
         actual = hashlib.sha256(raw).hexdigest()
         if actual != digest:
             raise DataError(f"{path} does not match the standard MNIST file (SHA-256 {actual}, "
@@ -235,16 +247,18 @@ def load_mnist(root="", download=True):
         If no source has the data, with the list of sources and how to provide one.
     """
     tried = []
-    folders = [root, os.environ.get("NEUROSIM_MNIST_DIR", ""), mnist_cache_dir()]
-    for folder in folders:
+    env_root = os.environ.get("NEUROSIM_MNIST_DIR", "")
+    folders = [(root, "data.root"), (env_root, "NEUROSIM_MNIST_DIR"), (mnist_cache_dir(), None)]
+    for folder, setting in folders:
         if not folder:
             continue
         if not Path(folder).is_dir():
-            if folder == root:
-                raise DataError(f"MNIST folder {folder} not found: pass a folder that holds the "
-                                "four IDX files, or leave data.root empty.")
+            if setting is not None:
+                raise DataError(f"MNIST folder {folder} (from {setting}) not found: pass a folder "
+                                f"that holds the four IDX files, or leave {setting} empty.")
             continue
-        arrays = _load_idx_folder(folder)
+        # A folder the user named must hold the data; the cache may hold a partial download.
+        arrays = _load_idx_folder(folder, required=setting is not None)
         tried.append(f"IDX files in {folder}")
         if arrays is not None:
             return _to_dataset(arrays, f"IDX files in {folder}")
@@ -299,10 +313,27 @@ def load_dataset(config):
                               config.data.synthetic_test, seed=config.training.seed)
     else:
         data = load_mnist(config.data.root)
+    return validate_dataset(data, layers)
+
+
+def validate_dataset(data, layers):
+    """Check both splits of ``data`` against the network's ``layers`` and return ``data``.
+
+    Raises
+    ------
+    DataError
+        If inputs do not fit the input layer or contain NaN or infinity, labels lie outside
+        the output layer's classes, or a split has different numbers of inputs and labels.
+    """
     validate_inputs(data.x_train, layers[0], "training inputs")
     validate_inputs(data.x_test, layers[0], "test inputs")
     validate_labels(data.y_train, layers[-1], "training labels")
     validate_labels(data.y_test, layers[-1], "test labels")
+    for split, x, y in (("training", data.x_train, data.y_train),
+                        ("test", data.x_test, data.y_test)):
+        if len(x) != len(y):
+            raise DataError(f"the {split} split has {len(x)} inputs but {len(y)} labels: give "
+                            "one label per input row.")
     return data
 
 
@@ -315,12 +346,17 @@ def validate_inputs(x, n_input, name="inputs"):
         Naming the shape or the first bad value and how to fix it.
     """
     x = np.asarray(x)
+    if x.dtype.kind not in "fiub":
+        raise DataError(f"{name} have dtype {x.dtype}; expected numbers. Convert them to a "
+                        "float array with values in [0, 1].")
     if x.ndim != 2:
         raise DataError(f"{name} have shape {x.shape}; expected (samples, {n_input}). Flatten "
                         "each sample into one row.")
     if x.shape[1] != n_input:
         raise DataError(f"{name} have {x.shape[1]} features, but the network's input layer has "
                         f"{n_input}: set network.layers[0] = {x.shape[1]} or use matching data.")
+    if x.shape[0] == 0:
+        raise DataError(f"{name} are empty: give at least one sample.")
     finite = np.isfinite(x)
     if not finite.all():
         row, col = np.argwhere(~finite)[0]
@@ -333,14 +369,26 @@ def validate_inputs(x, n_input, name="inputs"):
 
 
 def validate_labels(labels, n_classes, name="labels"):
-    """Check that labels are integers in ``[0, n_classes)``."""
+    """Check that labels are integers in ``[0, n_classes)``.
+
+    Raises
+    ------
+    DataError
+        Naming the first label outside the classes, or the shape or dtype that is wrong.
+    """
     labels = np.asarray(labels)
     if labels.ndim != 1 or labels.dtype.kind not in "iu":
         raise DataError(f"{name} must be a 1-D array of integers, got shape {labels.shape} and "
-                        f"dtype {labels.dtype}.")
-    bad = (labels < 0) | (labels >= n_classes)
-    if bad.any():
-        index = int(np.argmax(bad))
+                        f"dtype {labels.dtype}: pass class indices (0, 1, 2, ...), not one-hot "
+                        "rows or floats.")
+    negative = labels < 0
+    if negative.any():
+        index = int(np.argmax(negative))
+        raise DataError(f"{name} contain {labels[index]} at index {index}: class indices must "
+                        "be >= 0. Fix the labels.")
+    too_large = labels >= n_classes
+    if too_large.any():
+        index = int(np.argmax(too_large))
         raise DataError(f"{name} contain {labels[index]} at index {index}, outside the "
-                        f"{n_classes} classes of the output layer: set network.layers[-1] to the "
-                        "number of classes or fix the labels.")
+                        f"{n_classes} classes of the output layer: set network.layers[-1] = "
+                        f"{int(labels.max()) + 1} or fix the labels.")

@@ -3,7 +3,7 @@
 Layout::
 
     RUN_DIR/config.toml      resolved configuration (reloadable with --resume)
-    RUN_DIR/run.json         engine, seed, command and the versions of the software
+    RUN_DIR/run.json         engine, seed, command and software versions of every session
     RUN_DIR/metrics.csv      one row per epoch
     RUN_DIR/metrics.json     the same rows as a JSON list
     RUN_DIR/checkpoint.npz   parameters and training state after the last epoch
@@ -38,21 +38,21 @@ METRIC_COLUMNS = (
 
 
 def software_versions():
-    """Return the versions of neurosim, Python, NumPy, SciPy and Brian2 (if importable)."""
-    import numpy
-    import scipy
+    """Return the versions of neurosim, Python, NumPy, SciPy and Brian2 (None if absent).
+
+    Versions come from the installed package metadata, so Brian2 is not imported.
+    """
+    from importlib import metadata
 
     from . import __version__
 
     versions = {"neurosim": __version__, "python": platform.python_version(),
-                "numpy": numpy.__version__, "scipy": scipy.__version__,
                 "platform": platform.platform()}
-    try:
-        import brian2
-
-        versions["brian2"] = brian2.__version__
-    except ImportError:
-        versions["brian2"] = None
+    for package in ("numpy", "scipy", "brian2"):
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            versions[package] = None
     return versions
 
 
@@ -84,20 +84,34 @@ class RunDirectory:
         return self.config_path.exists() or self.checkpoint_path.exists()
 
     def acquire(self):
-        """Create the folder and take its lock; raise if another process holds it."""
-        self.path.mkdir(parents=True, exist_ok=True)
+        """Create the folder and take its lock; raise if another process holds it.
+
+        The lock is an advisory ``flock`` on ``RUN_DIR/.lock``; the kernel releases it when
+        the holder exits, even on SIGKILL. Temporary files that an interrupted atomic
+        write left behind are deleted once the lock is held.
+        """
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+        except FileExistsError:
+            raise RunDirectoryError(f"run directory {self.path} is a file: choose another "
+                                    "--out.") from None
         handle = open(self.path / ".lock", "a+")
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "unknown"
             handle.close()
             raise RunDirectoryError(f"run directory {self.path} is in use by another neurosim "
-                                    "process: wait for it to finish or choose another --out.") from None
+                                    f"process (pid {holder}): wait for it to finish or choose "
+                                    "another --out.") from None
         handle.seek(0)
         handle.truncate()
         handle.write(f"{os.getpid()}\n")
         handle.flush()
         self._lock_handle = handle
+        for stale in self.path.glob("*.tmp"):
+            stale.unlink(missing_ok=True)
         return self
 
     def release(self):
@@ -114,6 +128,14 @@ class RunDirectory:
     def write_info(self, info):
         """Write run.json."""
         _write_atomic(self.info_path, json.dumps(info, indent=2) + "\n")
+
+    def read_info(self):
+        """Return the content of run.json, or an empty dict if it is absent or unreadable."""
+        try:
+            info = json.loads(self.info_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return {}
+        return info if isinstance(info, dict) else {}
 
     def write_metrics(self, rows):
         """Rewrite metrics.csv and metrics.json with all ``rows`` (dicts keyed by column)."""

@@ -7,15 +7,18 @@ evaluates the test set with the feedforward pass (``s^f``) and after settling (`
 writes metrics and a checkpoint. Training errors are counted during the epoch, on each
 minibatch before its update.
 
-Ctrl-C (SIGINT) or SIGTERM stops at the next stretch boundary after writing a checkpoint
-of the partial epoch; ``resume=True`` continues from the last checkpoint and, with the
-same seed, engine and configuration, gives the same metrics as an uninterrupted run.
+A checkpoint is written before the first minibatch and after every epoch. Ctrl-C (SIGINT),
+SIGTERM or SIGHUP stops at the next stretch boundary after writing a checkpoint of the
+partial epoch; ``resume=True`` continues from the last checkpoint and, with the same seed, engine
+and configuration, gives the same metrics as an uninterrupted run.
 """
 
 import logging
 import math
+import platform
 import signal
 import sys
+import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -23,8 +26,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .checkpoint import load_checkpoint, save_checkpoint
-from .config import config_to_toml, load_config
-from .data import load_dataset, one_hot
+from .config import config_to_toml, load_config, validate_training
+from .data import load_dataset, one_hot, validate_dataset
 from .engines import make_engine
 from .engines.base import TrainStats
 from .errors import (
@@ -61,11 +64,18 @@ class _EpochState:
     seconds: float = 0.0
 
 
-def _parameter_label(name, epoch, batch):
+def _minibatch_label(epoch, first, last):
+    """Name minibatches ``first..last`` (1-based) of ``epoch`` (0-based) for messages."""
+    batches = f"minibatch {last}" if first == last else f"minibatches {first} to {last}"
+    return f"epoch {epoch + 1}, {batches}"
+
+
+def _parameter_label(name):
+    """Name a parameter of :meth:`Network.parameters` by its symbol and layer."""
     group, index = name.rsplit("_", 1)
     symbol = {"weights": "W", "biases": "b", "ff_weights": "Phi", "ff_biases": "c"}[group]
-    return (f"{symbol}_{int(index) + 1} (layer {int(index) + 1}) became NaN or infinite in epoch "
-            f"{epoch + 1}, minibatch {batch}")
+    layer = int(index) + 1
+    return f"{symbol}_{layer} (layer {layer})"
 
 
 class Trainer:
@@ -100,13 +110,22 @@ class Trainer:
         self.progress = progress
         self.engine_options = engine_options or {}
         self._stop_signal = None
+        self._metrics = []
+        config.validate(warn=False)
+        validate_training(config)
+        if resume and force:
+            raise ConfigError("--resume and --force exclude each other: --resume continues the "
+                              "run, --force starts it over. Pass one of them.")
         if max_samples is not None and max_samples <= 0:
             raise ConfigError(f"--max-samples {max_samples} is invalid: give a positive number.")
 
     # --- set-up -----------------------------------------------------------------------------
 
     def _prepare(self):
-        """Check the run directory, then return (network, metrics, epoch state or None)."""
+        """Check the run directory, then return (network, epoch state or None).
+
+        A new run gets a freshly initialized network and None; nothing is deleted yet.
+        """
         run = self.run
         if self.resume:
             if not run.checkpoint_path.exists():
@@ -116,47 +135,73 @@ class Trainer:
                 raise CheckpointError(f"nothing to resume in {run.path}: it holds no run. Drop "
                                       "--resume to start a new run.")
             network, state = load_checkpoint(run.checkpoint_path)
-            self._check_resume_config(state)
-            metrics = state["metrics"]
-            epoch_state = _EpochState(epoch=state["epoch"], next_batch=state["next_batch"],
-                                      rng_state=state["rng_state"],
-                                      stats=TrainStats(**state["stats"]),
-                                      seconds=state["epoch_seconds"])
-            logger.info("resuming %s at epoch %d, minibatch %d", run.path, epoch_state.epoch + 1,
-                        epoch_state.next_batch)
-            return network, metrics, epoch_state
+            self._check_resume_config(state, network)
+            try:
+                self._metrics = list(state["metrics"])
+                epoch_state = _EpochState(epoch=int(state["epoch"]),
+                                          next_batch=int(state["next_batch"]),
+                                          rng_state=dict(state["rng_state"]),
+                                          stats=TrainStats(**state["stats"]),
+                                          seconds=float(state["epoch_seconds"]))
+            except (TypeError, ValueError) as exc:
+                raise CheckpointError(f"checkpoint {run.checkpoint_path} has an invalid training "
+                                      f"state ({exc}). Start over with --force.") from None
+            if epoch_state.epoch >= self.config.training.epochs:
+                logger.info("%s already finished its %d epochs: nothing to train (raise "
+                            "--epochs to extend it)", run.path, epoch_state.epoch)
+            else:
+                logger.info("resuming %s at epoch %d, minibatch %d", run.path,
+                            epoch_state.epoch + 1, epoch_state.next_batch + 1)
+            return network, epoch_state
         if run.holds_run() and not self.force:
             raise RunDirectoryError(f"{run.path} already holds a run: continue it with --resume, "
                                     "start over with --force, or choose another --out.")
-        if run.holds_run():
-            for path in (run.checkpoint_path, run.metrics_csv, run.metrics_json):
-                path.unlink(missing_ok=True)
         network = Network.initialize(self.config.network.layers, seed=self.config.training.seed,
                                      dtype=np.dtype(self.config.training.dtype))
-        return network, [], None
+        return network, None
 
-    def _check_resume_config(self, state):
-        saved = state.get("config", {})
+    def _clear_previous_run(self):
+        """Delete the results of the run that --force replaces."""
+        run = self.run
+        logger.warning("--force: starting %s over; its previous checkpoint and metrics are "
+                       "deleted", run.path)
+        for path in (run.checkpoint_path, run.metrics_csv, run.metrics_json, run.info_path):
+            path.unlink(missing_ok=True)
+
+    def _check_resume_config(self, state, network):
+        saved = state.get("config")
+        if not isinstance(saved, dict) or not all(isinstance(v, dict) for v in saved.values()):
+            raise CheckpointError(f"checkpoint {self.run.checkpoint_path} has no readable "
+                                  "configuration. Start over with --force.")
         current = self.config.to_dict()
         for section, values in saved.items():
             for key, value in values.items():
                 if (section, key) == ("training", "epochs"):
                     continue
-                if current.get(section, {}).get(key) != value:
+                mine = current.get(section, {}).get(key)
+                if mine != value:
                     raise CheckpointError(
-                        f"cannot resume: {section}.{key} is {current[section][key]!r} but the "
-                        f"checkpoint was trained with {value!r}. Resume with the run's own "
-                        "config.toml, or start a new run.")
+                        f"cannot resume: {section}.{key} is {mine!r} but the checkpoint was "
+                        f"trained with {value!r}. Resume with the run's own config.toml, or "
+                        "start a new run.")
         if state.get("engine") != self.engine_name:
             raise CheckpointError(f"cannot resume: the run used engine {state.get('engine')!r}, "
                                   f"not {self.engine_name!r}. Pass --engine {state.get('engine')}.")
         if state.get("max_samples") != self.max_samples:
             raise CheckpointError(f"cannot resume: the run used --max-samples "
                                   f"{state.get('max_samples')}, not {self.max_samples}.")
+        if network.layers != list(self.config.network.layers):
+            raise CheckpointError(f"cannot resume: the checkpoint contains layers "
+                                  f"{network.layers}, but network.layers = "
+                                  f"{self.config.network.layers}.")
 
     @contextmanager
     def _signals(self):
-        """Turn SIGINT and SIGTERM into a stop request at the next stretch boundary."""
+        """Turn SIGINT, SIGTERM and SIGHUP into a stop request at the next stretch boundary.
+
+        SIGHUP (the terminal closed) is left alone when it is ignored, as under ``nohup``.
+        Outside the main thread Python cannot install handlers, so signals act as usual.
+        """
         def request_stop(signum, _frame):
             if self._stop_signal is not None:
                 raise KeyboardInterrupt
@@ -165,12 +210,14 @@ class Trainer:
                            "checkpoint (press Ctrl-C again to abort without saving)",
                            self._stop_signal)
 
-        import threading
-
+        self._stop_signal = None
         if threading.current_thread() is not threading.main_thread():
             yield
             return
-        previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+        signals = [signal.SIGINT, signal.SIGTERM]
+        if signal.getsignal(signal.SIGHUP) is not signal.SIG_IGN:
+            signals.append(signal.SIGHUP)
+        previous = {sig: signal.signal(sig, request_stop) for sig in signals}
         try:
             yield
         finally:
@@ -187,6 +234,12 @@ class Trainer:
             root.setLevel(logging.INFO)
         try:
             yield
+        except NeurosimError as exc:
+            # Record why the session ended in train.log only: the caller reports it once more.
+            handler.handle(logging.makeLogRecord({
+                "name": __name__, "levelno": logging.ERROR, "levelname": "ERROR",
+                "msg": "%s", "args": (exc,)}))
+            raise
         finally:
             root.removeHandler(handler)
             handler.close()
@@ -196,59 +249,94 @@ class Trainer:
     def fit(self, data=None):
         """Train for ``training.epochs`` epochs and return the list of metric rows.
 
+        Parameters
+        ----------
+        data : Dataset, optional
+            Training and test data; by default the data set that ``config.data`` names. It
+            is checked against the network's layers before anything is written.
+
         Raises
         ------
         TrainingInterrupted
-            After SIGINT or SIGTERM, once the checkpoint of the partial epoch is written.
+            After SIGINT, SIGTERM or SIGHUP, once the checkpoint of the partial epoch is written.
         DivergenceError
-            When a parameter becomes NaN or infinite; the previous checkpoint is kept.
+            When a parameter or state becomes NaN or infinite; the previous checkpoint is kept.
         """
         self.run.acquire()
         try:
             with self._log_to_file():
-                network, metrics, epoch_state = self._prepare()
-                if data is None:
-                    data = load_dataset(self.config)
-                self._write_run_files()
+                network, epoch_state = self._prepare()
+                data = load_dataset(self.config) if data is None else data
+                validate_dataset(data, self.config.network.layers)
+                self._check_batch_size(data)
                 engine = make_engine(self.engine_name, network, self.config, **self.engine_options)
                 try:
+                    # Nothing in the run directory changes until every check above passed.
+                    if epoch_state is None and self.run.holds_run():
+                        self._clear_previous_run()
+                    self._write_run_files()
+                    if epoch_state is None:
+                        epoch_state = _EpochState(epoch=0, rng_state=self._initial_rng_state())
+                        self._save(network, epoch_state)
                     with self._signals():
-                        return self._loop(engine, data, metrics, epoch_state)
+                        return self._loop(engine, data, epoch_state)
                 finally:
                     engine.close()
         finally:
             self.run.release()
 
+    def _initial_rng_state(self):
+        return np.random.default_rng(self.config.training.seed).bit_generator.state
+
+    def _n_train(self, data):
+        n = len(data.x_train)
+        return n if self.max_samples is None else min(n, self.max_samples)
+
+    def _check_batch_size(self, data):
+        batch_size = self.config.training.batch_size
+        n_train = self._n_train(data)
+        if n_train < batch_size:
+            raise ConfigError(f"training.batch_size = {batch_size} is larger than the {n_train} "
+                              "training samples: lower it, raise --max-samples or use more data.")
+
     def _write_run_files(self):
+        """Write config.toml and run.json, which keeps a record of every session of the run."""
+        previous = self.run.read_info() if self.resume else {}
+        versions = software_versions()
+        sessions = list(previous.get("sessions", []))
+        first = sessions[0].get("versions") if sessions else None
+        if first is not None and first != versions:
+            changed = sorted(key for key in versions if first.get(key) != versions[key])
+            logger.warning("the software differs from the run's first session (%s): the resumed "
+                           "metrics may not match an uninterrupted run bit for bit",
+                           ", ".join(changed))
+        sessions.append({"started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                         "resumed": self.resume, "command": " ".join(sys.argv),
+                         "host": platform.node(), "versions": versions})
         self.run.write_config(config_to_toml(self.config))
-        info = {"engine": self.engine_name, "seed": self.config.training.seed,
+        info = {"model": self.config.name, "engine": self.engine_name,
+                "seed": self.config.training.seed,
                 "max_samples": self.max_samples, "command": " ".join(sys.argv),
-                "versions": software_versions()}
+                "versions": versions, "sessions": sessions}
         self.run.write_info(info)
 
-    def _loop(self, engine, data, metrics, epoch_state):
+    def _loop(self, engine, data, epoch_state):
         cfg = self.config.training
-        x_train, y_train = data.x_train, data.y_train
-        if self.max_samples is not None:
-            x_train, y_train = x_train[:self.max_samples], y_train[:self.max_samples]
+        n_train = self._n_train(data)
+        x_train, y_train = data.x_train[:n_train], data.y_train[:n_train]
         n_classes = self.config.network.layers[-1]
         targets = one_hot(y_train, n_classes, dtype=np.dtype(cfg.dtype))
-        n_batches = len(x_train) // cfg.batch_size
-        if n_batches == 0:
-            raise ConfigError(f"training.batch_size = {cfg.batch_size} is larger than the "
-                              f"{len(x_train)} training samples: lower it or use more data.")
+        n_batches = n_train // cfg.batch_size
+        if epoch_state.epoch >= cfg.epochs:
+            return self._metrics
         rng = np.random.default_rng(cfg.seed)
-        first_epoch = 0
-        if epoch_state is not None:
-            first_epoch = epoch_state.epoch
-            rng.bit_generator.state = epoch_state.rng_state
         logger.info("training %s with the %s engine: layers %s, %s, %d samples per epoch, "
                     "%d epochs", self.config.name, engine.name, self.config.network.layers,
                     "Initialized EP" if self.config.network.initialized else "plain EP",
                     n_batches * cfg.batch_size, cfg.epochs)
 
-        for epoch in range(first_epoch, cfg.epochs):
-            if epoch_state is None or epoch_state.epoch != epoch:
+        for epoch in range(epoch_state.epoch, cfg.epochs):
+            if epoch_state.epoch != epoch:
                 epoch_state = _EpochState(epoch=epoch, rng_state=rng.bit_generator.state)
             # Every epoch's draws come from the state saved at its start, so a resumed
             # epoch sees the same permutation and signs.
@@ -261,13 +349,16 @@ class Trainer:
             end_state = rng.bit_generator.state
 
             self._train_epoch(engine, x_train, targets, order, signs, epoch_state, n_batches)
-            row = self._finish_epoch(engine, data, epoch_state)
-            metrics.append(row)
-            self.run.write_metrics(metrics)
+            self._metrics.append(self._finish_epoch(engine, data, epoch_state))
+            self.run.write_metrics(self._metrics)
             rng.bit_generator.state = end_state
             epoch_state = _EpochState(epoch=epoch + 1, rng_state=end_state)
-            self._save(engine, metrics, epoch_state)
-        return metrics
+            self._save(engine.network, epoch_state)
+            if self._stop_signal is not None and epoch + 1 < cfg.epochs:
+                raise TrainingInterrupted(
+                    f"stopped by {self._stop_signal} after epoch {epoch + 1}; checkpoint saved in "
+                    f"{self.run.path}. Continue with --resume.")
+        return self._metrics
 
     def _train_epoch(self, engine, x_train, targets, order, signs, epoch_state, n_batches):
         cfg = self.config.training
@@ -279,9 +370,11 @@ class Trainer:
                 stop = min(n_batches, start + per_call)
                 index = order[start * cfg.batch_size:stop * cfg.batch_size]
                 began = time.perf_counter()
-                stats = engine.train(x_train[index], targets[index], signs[start:stop])
+                # _check_finite reports overflow itself, naming the parameter and minibatches.
+                with np.errstate(over="ignore", invalid="ignore"):
+                    stats = engine.train(x_train[index], targets[index], signs[start:stop])
                 epoch_state.seconds += time.perf_counter() - began
-                self._check_finite(engine, stats, epoch_state.epoch, stop)
+                self._check_finite(engine, stats, epoch_state.epoch, start + 1, stop)
                 epoch_state.stats.add(stats)
                 epoch_state.next_batch = stop
                 if bar is not None:
@@ -289,17 +382,14 @@ class Trainer:
                     done = max(1, epoch_state.stats.samples)
                     bar.set_postfix(err_minus=f"{1 - epoch_state.stats.correct_minus / done:.3f}")
                 if self._stop_signal is not None and epoch_state.next_batch < n_batches:
-                    self._save(engine, self._metrics_so_far(), epoch_state)
+                    self._save(engine.network, epoch_state)
                     raise TrainingInterrupted(
-                        f"stopped by {self._stop_signal} in epoch {epoch_state.epoch + 1} at "
+                        f"stopped by {self._stop_signal} in epoch {epoch_state.epoch + 1} after "
                         f"minibatch {epoch_state.next_batch} of {n_batches}; checkpoint saved in "
                         f"{self.run.path}. Continue with --resume.")
         finally:
             if bar is not None:
                 bar.close()
-
-    def _metrics_so_far(self):
-        return self.run.read_metrics()
 
     def _progress_bar(self, epoch_state, n_batches):
         if self.progress is False:
@@ -312,16 +402,21 @@ class Trainer:
                     disable=None if self.progress is None else False, leave=False,
                     dynamic_ncols=True)
 
-    def _check_finite(self, engine, stats, epoch, batch):
+    def _check_finite(self, engine, stats, epoch, first_batch, last_batch):
+        """Raise :class:`DivergenceError` if a parameter or the settled states are not finite."""
         name = engine.network.first_non_finite()
         if name is None and math.isfinite(stats.residual_sum):
             return
-        where = (_parameter_label(name, epoch, batch) if name else
-                 f"states became NaN or infinite in epoch {epoch + 1}, minibatch {batch}")
+        where = _minibatch_label(epoch, first_batch, last_batch)
+        if name is not None:
+            cause = f"{_parameter_label(name)} became NaN or infinite in {where}"
+        else:
+            cause = f"the settled states became NaN or infinite in {where}"
         raise DivergenceError(
-            f"training diverged: {where}. The last good checkpoint in {self.run.path} is kept. "
-            "Lower the learning rates (training.eta) or the step (dynamics.dt), or settle longer "
-            "(dynamics.t_minus), then start over with --force or continue with --resume.")
+            f"training diverged: {cause}. The last good checkpoint in {self.run.path} is kept. "
+            "Lower the learning rates (training.eta, training.eta_feedforward), the step "
+            "(dynamics.dt) or beta (training.beta), then start over with --force or in a new "
+            "--out.")
 
     def _finish_epoch(self, engine, data, epoch_state):
         stats = epoch_state.stats
@@ -349,24 +444,25 @@ class Trainer:
                     _percent(test_sf), 100 * test_minus, row["train_seconds"],
                     row["samples_per_second"], row["residual_mean"])
         if row["residual_mean"] > RESIDUAL_WARNING:
-            logger.warning("the negative phase has not settled: mean |ds/dt| = %.3g at its last "
-                           "step (above %g). Raise dynamics.t_minus for a closer fixed point.",
-                           row["residual_mean"], RESIDUAL_WARNING)
+            logger.warning("epoch %d: the negative phase has not settled: mean |ds/dt| = %.3g at "
+                           "its last step (above %g). Raise dynamics.t_minus (now %g tau) for a "
+                           "closer fixed point.", row["epoch"], row["residual_mean"],
+                           RESIDUAL_WARNING, self.config.dynamics.t_minus)
         return row
 
-    def _save(self, engine, metrics, epoch_state):
+    def _save(self, network, epoch_state):
         state = {
             "epoch": epoch_state.epoch,
             "next_batch": epoch_state.next_batch,
             "rng_state": epoch_state.rng_state,
             "stats": epoch_state.stats.as_dict(),
             "epoch_seconds": epoch_state.seconds,
-            "metrics": metrics,
+            "metrics": self._metrics,
             "config": self.config.to_dict(),
             "engine": self.engine_name,
             "max_samples": self.max_samples,
         }
-        save_checkpoint(self.run.checkpoint_path, engine.network, state)
+        save_checkpoint(self.run.checkpoint_path, network, state)
 
 
 def _percent(value):
@@ -382,9 +478,10 @@ def train(model="mnist-784-500-10", run_dir="runs/latest", engine="dense", overr
     """
     from .config import apply_overrides
 
-    config = load_config(model) if isinstance(model, str) else model
-    if overrides:
-        config = apply_overrides(config, overrides)
+    if isinstance(model, str):
+        config = load_config(model, overrides)
+    else:
+        config = apply_overrides(model, overrides) if overrides else model
     return Trainer(config, run_dir, engine=engine, **options).fit()
 
 

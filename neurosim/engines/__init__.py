@@ -16,6 +16,10 @@ ENGINES = ("brian2", "dense")
 def make_engine(name, network, config, **options):
     """Create the engine called ``name`` ("dense" or "brian2") for ``network`` and ``config``."""
     if name == "dense":
+        if config.dynamics.method != "euler":
+            raise ConfigError(f"dynamics.method = {config.dynamics.method!r} is not available in "
+                              "the dense engine, which integrates with forward Euler: set "
+                              "dynamics.method = \"euler\" or use --engine brian2.")
         return DenseEngine(network, config)
     if name == "brian2":
         from .brian2_engine import Brian2Engine  # imports Brian2 only when asked for

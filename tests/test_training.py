@@ -1,0 +1,89 @@
+"""The training loop on synthetic data: learning, metrics, checkpoints and resume."""
+
+import json
+
+import numpy as np
+import pytest
+
+from neurosim.checkpoint import load_checkpoint
+from neurosim.config import apply_overrides, load_config
+from neurosim.data import load_dataset
+from neurosim.engines import DenseEngine
+from neurosim.network import Network
+from neurosim.errors import RunDirectoryError
+from neurosim.rundir import METRIC_COLUMNS, read_metrics_csv
+from neurosim.training import Trainer
+
+ERROR_COLUMNS = ("train_error_sf", "train_error_minus", "test_error_sf", "test_error_minus")
+
+
+def _config(*overrides):
+    return apply_overrides(load_config("synthetic-small"), list(overrides))
+
+
+def test_training_learns_synthetic_task(tmp_path):
+    config = _config("training.epochs=3")
+    data = load_dataset(config)
+    untrained = DenseEngine(Network.initialize(config.network.layers, seed=0), config)
+    before_sf, before_minus = untrained.evaluate(data.x_test).errors(data.y_test)
+    # Four classes: chance is 75 % error, and an untrained network is about there.
+    assert before_sf > 0.4
+    assert before_minus > 0.4
+    metrics = Trainer(config, tmp_path / "run", progress=False).fit(data)
+    assert len(metrics) == 3
+    assert metrics[-1]["test_error_minus"] < 0.1
+    assert metrics[-1]["test_error_sf"] < 0.1
+
+
+def test_run_directory_files(tmp_path):
+    run = tmp_path / "run"
+    Trainer(_config("training.epochs=2"), run, progress=False).fit()
+    for name in ("config.toml", "run.json", "metrics.csv", "metrics.json", "checkpoint.npz",
+                 "train.log"):
+        assert (run / name).is_file(), name
+    rows = read_metrics_csv(run / "metrics.csv")
+    assert [row["epoch"] for row in rows] == [1.0, 2.0]
+    assert list(rows[0]) == list(METRIC_COLUMNS)
+    info = json.loads((run / "run.json").read_text())
+    assert info["versions"]["numpy"] == np.__version__
+    assert load_config(run / "config.toml").to_dict() == _config("training.epochs=2").to_dict()
+    network, state = load_checkpoint(run / "checkpoint.npz")
+    assert state["epoch"] == 2
+    assert network.layers == [64, 100, 4]
+
+
+def test_resume_gives_same_metrics_as_uninterrupted_run(tmp_path):
+    full = Trainer(_config("training.epochs=3"), tmp_path / "full", progress=False).fit()
+    Trainer(_config("training.epochs=1"), tmp_path / "split", progress=False).fit()
+    resumed = Trainer(_config("training.epochs=3"), tmp_path / "split", resume=True,
+                      progress=False).fit()
+    assert len(resumed) == 3
+    for a, b in zip(full, resumed):
+        for column in ERROR_COLUMNS:
+            assert a[column] == b[column], column
+
+
+def test_plain_ep_reports_no_feedforward_error(tmp_path):
+    metrics = Trainer(_config("training.epochs=1", "network.init=\"zero\""), tmp_path / "ep",
+                      progress=False).fit()
+    assert np.isnan(metrics[0]["test_error_sf"])
+    assert np.isnan(metrics[0]["train_error_sf"])
+    assert metrics[0]["test_error_minus"] < 0.75
+
+
+def test_existing_run_is_not_overwritten(tmp_path):
+    Trainer(_config("training.epochs=1"), tmp_path / "run", progress=False).fit()
+    with pytest.raises(RunDirectoryError, match="--resume"):
+        Trainer(_config("training.epochs=1"), tmp_path / "run", progress=False).fit()
+    metrics = Trainer(_config("training.epochs=1"), tmp_path / "run", force=True,
+                      progress=False).fit()
+    assert len(metrics) == 1
+
+
+def test_max_samples_limits_epoch(tmp_path):
+    trainer = Trainer(_config("training.epochs=1"), tmp_path / "run", max_samples=100,
+                      progress=False)
+    metrics = trainer.fit()
+    _, state = load_checkpoint(tmp_path / "run" / "checkpoint.npz")
+    assert state["max_samples"] == 100
+    assert metrics[0]["samples_per_second"] > 0
