@@ -88,7 +88,7 @@ def test_select_cases_brian2_once_per_network():
     brian2 = [c for c in cases if c.engine == "brian2-cython"]
     assert len(dense) == 8
     assert brian2 == [Case("brian2-cython", "shallow", "float64", 20, 1)]
-    assert brian2[0].engine_options == {"device": "cython"}
+    assert brian2[0].engine_options == {"device": "cython", "chunk_samples": 1000}
 
 
 def test_select_cases_rejects_unknown_engine():

@@ -25,7 +25,7 @@ ENGINES = {
 #: Training samples per call of ``engine.train`` (the same every call, so that the Brian2
 #: engine does not rebuild for a new number of samples).
 _SAMPLES_PER_CALL = {("dense", "shallow"): 2000, ("dense", "deep"): 400,
-                     ("brian2", "shallow"): 200, ("brian2", "deep"): 40}
+                     ("brian2", "shallow"): 1000, ("brian2", "deep"): 200}
 
 
 @dataclass(frozen=True)
@@ -64,9 +64,15 @@ class Case:
 
     @property
     def engine_options(self):
-        """Keyword options for :func:`neurosim.engines.make_engine`."""
+        """Keyword options for :func:`neurosim.engines.make_engine`.
+
+        The Brian2 engine gets its device and a run length (``chunk_samples``) equal to the
+        samples of one call, so that no call is padded to a longer run.
+        """
         device = ENGINES[self.engine][1]
-        return {"device": device} if device else {}
+        if device is None:
+            return {}
+        return {"device": device, "chunk_samples": self.samples_per_call}
 
     @property
     def samples_per_call(self):

@@ -5,6 +5,7 @@ SPEC.json``. A fresh process per case gives each case its own BLAS thread pools 
 own peak resident memory.
 """
 
+import inspect
 import json
 import logging
 import resource
@@ -77,6 +78,17 @@ def _summary(rates):
     return {"best": max(rates), "median": float(np.median(rates)), "all": rates}
 
 
+def _engine_options(case):
+    """Return the case's engine options that the engine's constructor accepts."""
+    options = case.engine_options
+    if case.engine_kind == "brian2":
+        from ..engines.brian2_engine import Brian2Engine
+
+        accepted = inspect.signature(Brian2Engine).parameters
+        options = {key: value for key, value in options.items() if key in accepted}
+    return options
+
+
 def run_case(spec):
     """Measure the case described by ``spec`` and return a dict of results."""
     from threadpoolctl import threadpool_info, threadpool_limits
@@ -107,7 +119,7 @@ def run_case(spec):
         result["rss_before_engine_mib"] = peak_rss_mib()
 
         network = Network.initialize(config.network.layers, seed=0, dtype=dtype)
-        engine = make_engine(case.engine_kind, network, config, **case.engine_options)
+        engine = make_engine(case.engine_kind, network, config, **_engine_options(case))
         dense = case.engine_kind == "dense"
         # The Brian2 engine gets calls of one size only; the dense engine a short warm-up.
         warmup = min(n, 10 * case.batch) if dense else n
