@@ -142,3 +142,22 @@ def test_measure_training_run_reports_peak_memory():
     assert run["exit_code"] == 0, run["output"]
     assert 20 < run["peak_rss_mib"] < 1500
     assert len(run["metrics"]) == 1
+
+
+def test_brian2_rows_compare_with_dense_usual_baseline():
+    from neurosim.benchmarking.runner import _compare_brian2_with_usual
+
+    dense = {"name": "dense shallow", "case": Case("dense", "shallow", "float64", 20, 1).as_dict(),
+             "train": {"best": 4000.0}, "usual_train": {"best": 500.0}}
+    other = {"name": "dense f32", "case": Case("dense", "shallow", "float32", 20, 1).as_dict(),
+             "train": {"best": 8000.0}, "usual_train": {"best": 900.0}}
+    brian2 = {"name": "brian2", "case": Case("brian2-standalone", "shallow").as_dict(),
+              "train": {"best": 1000.0}}
+    deep = {"name": "brian2 deep", "case": Case("brian2-standalone", "deep").as_dict(),
+            "train": {"best": 50.0}}
+
+    _compare_brian2_with_usual([dense, other, brian2, deep])
+
+    assert brian2["speedup_over_usual"] == 2.0
+    assert brian2["usual_measured_in"] == "dense shallow"
+    assert "speedup_over_usual" not in deep

@@ -158,6 +158,26 @@ def _add_floor(result, case):
         result["speedup_over_usual"] = result["train"]["best"] / result["usual_train"]["best"]
 
 
+def _compare_brian2_with_usual(results):
+    """Give Brian2 rows the speed-up over the usual formulation of the same network.
+
+    The Brian2 engine runs float64 on one thread with minibatches of 20, so its baseline is
+    the usual formulation measured in the dense case with those settings, if it ran.
+    """
+    baselines = {}
+    for result in results:
+        case = result["case"]
+        if case["engine"] == "dense" and "usual_train" in result and (
+                case["dtype"], case["batch"], case["threads"]) == ("float64", 20, 1):
+            baselines[case["network"]] = result
+    for result in results:
+        baseline = baselines.get(result["case"]["network"])
+        if result["case"]["engine"] != "dense" and "train" in result and baseline:
+            result["usual_train"] = baseline["usual_train"]
+            result["usual_measured_in"] = baseline["name"]
+            result["speedup_over_usual"] = result["train"]["best"] / baseline["usual_train"]["best"]
+
+
 def run_benchmarks(engines, networks, dtypes, batches, threads, seconds=1.0, repeats=3,
                    data="mnist", usual=True, progress=None):
     """Run the selected cases and return the results with the machine's facts.
@@ -206,6 +226,7 @@ def run_benchmarks(engines, networks, dtypes, batches, threads, seconds=1.0, rep
                 _add_floor(result, case)
             result.setdefault("name", case.name)
             report["cases"].append(result)
+    _compare_brian2_with_usual(report["cases"])
     report["seconds"] = time.time() - began
     try:
         report["machine"]["load_average_after"] = list(os.getloadavg())
