@@ -126,7 +126,8 @@ def test_bench_command_writes_table_and_json(tmp_path, capsys):
     report = json.loads(out.read_text())
     (case,) = report["cases"]
     assert case["name"] == "dense 784-500-10 float32 b20 t1"
-    assert case["train"]["best"] > 0 and case["evaluate"]["best"] > 0
+    assert case["train"]["best"] > 0
+    assert case["evaluate"]["best"] > 0
     assert case["usual_train"]["best"] > 0
     assert case["flops_per_train_sample"]["total"] == 3_656_000
     assert case["fraction_of_gemm"] == pytest.approx(
@@ -161,3 +162,8 @@ def test_brian2_rows_compare_with_dense_usual_baseline():
     assert brian2["speedup_over_usual"] == 2.0
     assert brian2["usual_measured_in"] == "dense shallow"
     assert "speedup_over_usual" not in deep
+
+
+def test_bench_command_rejects_zero_repeats(capsys):
+    assert main(["bench", "--repeats", "0"]) == 2
+    assert "--repeats 0 is invalid" in capsys.readouterr().err

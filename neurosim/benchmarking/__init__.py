@@ -2,10 +2,10 @@
 
 ``neurosim bench`` (or ``python -m benchmarks`` in a clone) runs the cases chosen by the
 options below, prints a table and writes every number to a JSON file. For each case it
-reports training and evaluation samples per second, the peak resident memory, the
-floating-point operations per training sample (:mod:`~neurosim.benchmarking.flops`), the
-matrix-multiply rate measured in the same process, the fraction of that rate achieved, and
-the speed-up over the usual formulation (:mod:`~neurosim.benchmarking.usual`).
+reports training and evaluation samples per second and the peak resident memory. It also
+counts the floating-point operations per training sample (:mod:`~neurosim.benchmarking.flops`)
+and compares the achieved rate with a matrix multiply measured in the same process. The last
+column is the speed-up over the usual formulation (:mod:`~neurosim.benchmarking.usual`).
 """
 
 import json
@@ -13,7 +13,7 @@ import logging
 import sys
 from pathlib import Path
 
-from ..errors import NeurosimError
+from ..errors import ConfigError, NeurosimError
 from .cases import ENGINES, NETWORKS, Case, select_cases
 from .flops import dense_flops, usual_flops
 from .report import format_table
@@ -41,6 +41,7 @@ def add_arguments(parser):
     parser.add_argument("--networks", type=_list(str), default=list(NETWORKS),
                         help="comma-separated networks: shallow (784-500-10, T-=20, T+=4), "
                              "deep (784-500-500-500-10, T-=20, T+=8) (default: both)")
+
     parser.add_argument("--dtypes", type=_list(str), default=["float64", "float32"],
                         help="comma-separated precisions of the dense engine (default: both)")
     parser.add_argument("--batches", type=_list(int), default=[1, 20, 100],
@@ -49,11 +50,13 @@ def add_arguments(parser):
     parser.add_argument("--threads", type=_list(int), default=[1, 2],
                         help="comma-separated BLAS thread counts of the dense engine "
                              "(default: 1,2)")
+
     parser.add_argument("--seconds", type=float, default=1.0,
                         help="duration of each timed repeat in seconds (default: 1)")
     parser.add_argument("--repeats", type=int, default=3,
                         help="timed repeats per measurement; the table shows the best "
                              "(default: 3)")
+
     parser.add_argument("--data", choices=("mnist", "random"), default="mnist",
                         help="train on MNIST images (default) or uniform random inputs")
     parser.add_argument("--no-usual", action="store_true",
@@ -61,6 +64,7 @@ def add_arguments(parser):
     parser.add_argument("--quick", action="store_true",
                         help="a short check: dense engine, shallow network, batch 20, one "
                              "0.3 s repeat")
+
     parser.add_argument("--training-memory", type=int, metavar="EPOCHS",
                         help="also train the default preset on MNIST for EPOCHS epochs in a "
                              "subprocess and record its peak memory")
@@ -74,6 +78,13 @@ def run_command(args):
     if args.quick:
         args.engines, args.networks, args.batches = ["dense"], ["shallow"], [20]
         args.seconds, args.repeats = 0.3, 1
+    if not args.seconds > 0:
+        raise ConfigError(f"--seconds {args.seconds} is invalid: give a positive duration.")
+    if args.repeats < 1:
+        raise ConfigError(f"--repeats {args.repeats} is invalid: give at least 1.")
+    if args.training_memory is not None and args.training_memory < 1:
+        raise ConfigError(f"--training-memory {args.training_memory} is invalid: give at least "
+                          "1 epoch.")
     report = run_benchmarks(args.engines, args.networks, args.dtypes, args.batches,
                             args.threads, seconds=args.seconds, repeats=args.repeats,
                             data=args.data, usual=not args.no_usual,

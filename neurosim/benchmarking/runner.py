@@ -23,7 +23,7 @@ logger = logging.getLogger(__name__)
 BLAS_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS",
                   "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
 
-#: Longest time one case may take (Brian2 compiles C++ code in its first call).
+#: Maximum time one case may take (Brian2 compiles C++ code in its first call).
 CASE_TIMEOUT_SECONDS = 1800
 
 

@@ -108,7 +108,8 @@ def run_case(spec):
     y = np.eye(config.network.layers[-1], dtype=dtype)[data["labels"][:n]]
     signs = np.where(np.arange(n // case.batch) % 2 == 0, 1.0, -1.0)
     if len(x) < n:
-        raise ValueError(f"the data file holds {len(x)} samples, fewer than {n}.")
+        raise ValueError(f"the data file contains {len(x)} samples, but the case needs {n}: "
+                         "write a larger data pool.")
 
     result = {"case": case.as_dict(), "name": case.name}
     with threadpool_limits(case.threads):

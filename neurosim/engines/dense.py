@@ -126,7 +126,7 @@ class DenseEngine(Engine):
     def _pack(self):
         """Store ``W_1^T`` (and ``Phi_1^T``, Initialized EP) as rows of one C-ordered array.
 
-        Each row holds one neuron's incoming weights, the layout in which BLAS computes the
+        Each row contains one neuron's incoming weights, the layout in which BLAS computes the
         products with the input fastest, and ``weights[0]`` (``ff_weights[0]``) become
         transposed views of it.
         """
@@ -207,7 +207,7 @@ class DenseEngine(Engine):
     def _integrate(self, params, start, steps, constant, keep, buffers, history=None):
         """Take ``steps`` Euler steps from ``start`` (left unchanged) into ``buffers``.
 
-        ``constant[l]`` holds ``dt`` times the layer's fixed current and ``keep[l]`` is
+        ``constant[l]`` is ``dt`` times the layer's fixed current and ``keep[l]`` is
         ``1 - dt * decay``, so that a step is ``s_l <- clip(keep s_l + constant_l
         + dt (s_{l-1} W_l + s_{l+1} W_{l+1}^T))``. Returns the last state and the one before.
         """
