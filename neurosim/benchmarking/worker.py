@@ -35,18 +35,24 @@ def peak_rss_mib():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-def measure_gemm(dtype, n=1024, repeats=5):
-    """Return the best rate in GFLOP/s of an ``n x n`` by ``n x n`` product over ``repeats``."""
+def measure_gemm(dtype, n=1024, seconds=0.5, most=30):
+    """Return the best rate in GFLOP/s of an ``n x n`` by ``n x n`` product.
+
+    The product is repeated for about ``seconds`` (at least 3 and at most ``most`` times):
+    on a machine shared with other jobs, the best of many is the rate the processor
+    attains when it is not interrupted.
+    """
     rng = np.random.default_rng(0)
     a = rng.random((n, n)).astype(dtype)
     b = rng.random((n, n)).astype(dtype)
     out = np.empty((n, n), dtype)
     np.matmul(a, b, out=out)
-    best = float("inf")
-    for _ in range(repeats):
-        began = time.perf_counter()
+    best, began, count = float("inf"), time.perf_counter(), 0
+    while count < 3 or (count < most and time.perf_counter() - began < seconds):
+        start = time.perf_counter()
         np.matmul(a, b, out=out)
-        best = min(best, time.perf_counter() - began)
+        best = min(best, time.perf_counter() - start)
+        count += 1
     return 2.0 * n ** 3 / best / 1e9
 
 
