@@ -1,4 +1,4 @@
-"""The ``neurosim`` command: train, evaluate and list models.
+"""The ``neurosim`` command: train, evaluate, trace, plot and list models.
 
 Errors that neurosim anticipates print as one line on standard error with a non-zero exit
 status: 2 for invalid input, 3 for a diverged run, 130 for an interrupted one, 1 for a
@@ -85,6 +85,50 @@ def _cmd_bench(args):
     return run_command(args)
 
 
+def _add_trace(subparsers):
+    parser = subparsers.add_parser(
+        "trace", help="record neuron states and energy of one sample over both phases",
+        description="Simulate one sample through the negative and the positive phase and write "
+                    "a PNG of chosen neurons of every layer, the energy F = E + beta C and the "
+                    "cost C against time (units of tau), plus the raw arrays as .npz beside it. "
+                    "Initialized EP is recorded twice: settling from clip(s^f) and from zero.")
+    parser.add_argument("model", metavar="MODEL_OR_RUN_DIR",
+                        help="run directory (weights from its checkpoint.npz), or a preset name "
+                             "or TOML file (random initial weights of training.seed)")
+    parser.add_argument("--sample", type=int, default=0, help="index of the sample (default: 0)")
+    parser.add_argument("--split", choices=("test", "train"), default="test",
+                        help="data split the sample comes from (default: test)")
+    parser.add_argument("--neurons", nargs="+", action="extend", metavar="SPEC",
+                        help="neurons to keep: 'all', a count per layer (default: the 4 whose "
+                             "state changes most when settling from zero; the output neuron "
+                             "of the label is always kept), or LAYER:I,J,... for one layer "
+                             "(layers 1 to L, output last)")
+    parser.add_argument("--beta", type=float,
+                        help="nudging strength of the positive phase (default: +training.beta)")
+    parser.add_argument("--out", help="PNG to write; the .npz gets the same name (default: "
+                                      "trace-NAME-SPLITI.png in the current folder)")
+    parser.add_argument("--engine", choices=("brian2", "dense"),
+                        help="engine that records: 'brian2' (default when it imports) or 'dense'")
+    parser.set_defaults(func=_cmd_trace)
+
+
+def _add_plot(subparsers):
+    parser = subparsers.add_parser(
+        "plot", help="plot learning curves of one or more runs",
+        description="Draw train and test error per epoch of the feedforward pass (s^f, dashed) "
+                    "and after settling (s-, solid), one colour per run, from the metrics.json "
+                    "of each run directory.")
+    parser.add_argument("run_dirs", nargs="+", metavar="RUN_DIR",
+                        help="run directories written by 'neurosim train'")
+    parser.add_argument("--out", default="learning-curves.png",
+                        help="PNG to write (default: learning-curves.png)")
+    parser.add_argument("--log", action="store_true", help="logarithmic error axis")
+    parser.add_argument("--residual", action="store_true",
+                        help="add a panel with the residual |ds/dt| at the end of the negative "
+                             "phase per epoch")
+    parser.set_defaults(func=_cmd_plot)
+
+
 def build_parser():
     """Return the argument parser of the ``neurosim`` command."""
     from . import __version__
@@ -98,6 +142,8 @@ def build_parser():
     _add_train(subparsers)
     _add_evaluate(subparsers)
     _add_models(subparsers)
+    _add_trace(subparsers)
+    _add_plot(subparsers)
     _add_bench(subparsers)
     return parser
 
@@ -168,6 +214,33 @@ def _cmd_evaluate(args):
         engine.close()
     print(f"{run.path}: epoch {state['epoch']}, test error s^f {_percent(error_sf)}, "
           f"s- {_percent(error_minus)} on {len(data.y_test)} samples ({args.engine} engine)")
+    return 0
+
+
+def _cmd_trace(args):
+    from .plotting import plot_trace
+    from .traces import parse_neuron_spec, trace_sample
+
+    neurons = parse_neuron_spec(args.neurons)
+    if args.out:
+        png = Path(args.out).with_suffix(".png")
+    else:
+        name = Path(args.model).name.removesuffix(".toml")
+        png = Path(f"trace-{name}-{args.split}{args.sample}.png")
+    trace = trace_sample(args.model, sample=args.sample, split=args.split, neurons=neurons,
+                         engine=args.engine, beta=args.beta)
+    plot_trace(trace, png)
+    npz = trace.save(png.with_suffix(".npz"))
+    print(f"wrote {png} and {npz}")
+    return 0
+
+
+def _cmd_plot(args):
+    from .plotting import plot_learning_curves
+
+    path = plot_learning_curves(args.run_dirs, args.out, log_scale=args.log,
+                                residual=args.residual)
+    print(f"wrote {path}")
     return 0
 
 
