@@ -67,14 +67,11 @@ def _add_models(subparsers):
 
 
 def _add_bench(subparsers):
-    from .benchmarking import add_arguments
+    from .benchmarking import DESCRIPTION, add_arguments
 
     parser = subparsers.add_parser(
         "bench", help="benchmark the engines: speed, memory, arithmetic floor",
-        description="Time training and evaluation of the dense and Brian2 engines on "
-                    "784-500-10 and 784-500-500-500-10 networks, count the floating-point "
-                    "operations per sample, compare with the measured matrix-multiply rate "
-                    "and with the usual formulation; print a table and write JSON.")
+        description=DESCRIPTION)
     add_arguments(parser)
     parser.set_defaults(func=_cmd_bench)
 

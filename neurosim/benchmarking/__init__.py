@@ -19,12 +19,18 @@ from .flops import dense_flops, usual_flops
 from .report import format_table
 from .runner import run_benchmarks
 
-__all__ = ["add_arguments", "run_command", "main", "Case", "select_cases", "run_benchmarks",
+__all__ = ["DESCRIPTION", "add_arguments", "run_command", "main", "Case", "select_cases", "run_benchmarks",
            "dense_flops", "usual_flops", "format_table"]
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_ENGINES = ("dense", "brian2-standalone", "brian2-cython")
+
+#: Help text of ``neurosim bench`` and ``python -m benchmarks``.
+DESCRIPTION = ("Time training and evaluation of the dense and Brian2 engines on 784-500-10 and "
+               "784-500-500-500-10 networks, count the floating-point operations per sample, "
+               "compare with the matrix-multiply rate measured in the same process and with "
+               "the usual formulation; print a table and write JSON.")
 
 
 def _list(kind):
@@ -121,8 +127,7 @@ def main(argv=None):
     """Run ``python -m neurosim.benchmarking`` with ``argv``; return the exit status."""
     import argparse
 
-    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.split(
-        "\n\n")[1])
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=DESCRIPTION)
     add_arguments(parser)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
