@@ -35,11 +35,11 @@ def peak_rss_mib():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-def measure_gemm(dtype, n=1024, seconds=0.5, most=30):
+def measure_gemm(dtype, n=1024, seconds=0.5, max_repeats=30):
     """Return the best rate in GFLOP/s of an ``n x n`` by ``n x n`` product.
 
-    The product is repeated for about ``seconds`` (at least 3 and at most ``most`` times):
-    on a machine shared with other jobs, the best of many is the rate the processor
+    The product is repeated for about ``seconds``, at least 3 and at most ``max_repeats``
+    times. On a machine shared with other jobs, the best of many is the rate the processor
     attains when it is not interrupted.
     """
     rng = np.random.default_rng(0)
@@ -48,7 +48,7 @@ def measure_gemm(dtype, n=1024, seconds=0.5, most=30):
     out = np.empty((n, n), dtype)
     np.matmul(a, b, out=out)
     best, began, count = float("inf"), time.perf_counter(), 0
-    while count < 3 or (count < most and time.perf_counter() - began < seconds):
+    while count < 3 or (count < max_repeats and time.perf_counter() - began < seconds):
         start = time.perf_counter()
         np.matmul(a, b, out=out)
         best = min(best, time.perf_counter() - start)
@@ -56,21 +56,24 @@ def measure_gemm(dtype, n=1024, seconds=0.5, most=30):
     return 2.0 * n ** 3 / best / 1e9
 
 
-def time_calls(call, warmup, most, batch, seconds, repeats):
+def time_calls(call, warmup, max_size, batch, seconds, repeats):
     """Time ``call(k)``, which processes ``k`` samples; return ``(rates, first_call_seconds)``.
 
     A first call on ``warmup`` samples estimates the rate; it also absorbs one-time costs
     such as buffer allocation or code generation. Each timed repeat then processes about
-    ``seconds`` worth of samples, in calls of at most ``most`` samples (a multiple of
-    ``batch``). With ``warmup == most`` every call has the same size, which engines that
+    ``seconds`` worth of samples, in calls of at most ``max_size`` samples (a multiple of
+    ``batch``). With ``warmup == max_size`` every call has the same size, which engines that
     compile code for a shape need.
     """
     began = time.perf_counter()
     call(warmup)
     first = time.perf_counter() - began
-    wanted = seconds * warmup / max(first, 1e-9)
-    size = most if warmup == most else min(most, max(batch, int(wanted // batch) * batch))
-    calls = max(1, int(round(wanted / size)))
+    target = seconds * warmup / max(first, 1e-9)  # samples in about `seconds`
+    if warmup == max_size:
+        size = max_size
+    else:
+        size = min(max_size, max(batch, int(target // batch) * batch))
+    calls = max(1, int(round(target / size)))
     rates = []
     for _ in range(repeats):
         began = time.perf_counter()
