@@ -80,6 +80,22 @@ def _add_models(subparsers):
     parser.set_defaults(func=_cmd_models)
 
 
+def _add_bench(subparsers):
+    from .benchmarking import DESCRIPTION, add_arguments
+
+    parser = subparsers.add_parser(
+        "bench", help="benchmark the engines: speed, memory, arithmetic floor",
+        description=DESCRIPTION)
+    add_arguments(parser)
+    parser.set_defaults(func=_cmd_bench)
+
+
+def _cmd_bench(args):
+    from .benchmarking import run_command
+
+    return run_command(args)
+
+
 def _add_trace(subparsers):
     parser = subparsers.add_parser(
         "trace", help="record neuron states and energy of one sample over both phases",
@@ -139,6 +155,7 @@ def build_parser():
     _add_models(subparsers)
     _add_trace(subparsers)
     _add_plot(subparsers)
+    _add_bench(subparsers)
     return parser
 
 

@@ -32,9 +32,9 @@ from runhelpers import (
 
 # In-process runs: 600 training samples, 60 minibatches per epoch, a fraction of a second.
 FAST = ["training.epochs=3"]
-# Subprocess runs: epochs of 3000 samples (about a second each), long enough to be caught
+# Subprocess runs: epochs of 6000 samples (about a second each), long enough to be caught
 # in the middle of an epoch.
-SLOW = ["data.synthetic_train=3000", "training.epochs=3"]
+SLOW = ["data.synthetic_train=6000", "training.epochs=3"]
 
 
 def config_with(overrides):
