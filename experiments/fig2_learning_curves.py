@@ -1,0 +1,62 @@
+"""Figure 2: learning curves of plain EP and Initialized EP with many and few settling steps.
+
+Trains every run of experiments/configs/fig2.toml (or those named by --only), each in its
+own run directory under --out, continuing from its checkpoint when it has one, then writes
+summary.json and fig2.png from every run directory found there.
+
+    python experiments/fig2_learning_curves.py                       # everything (days)
+    python experiments/fig2_learning_curves.py --only shallow-t4-ep  # one run
+    python experiments/fig2_learning_curves.py --plot-only           # figure from the runs so far
+    python experiments/fig2_learning_curves.py --smoke --out /tmp/fig2
+"""
+
+from common import parser, run_main, setup, write_json
+
+from neurosim.analysis.curves import plot_learning_curves, summarize_run
+from neurosim.analysis.runs import load_runs, read_metrics, select_runs, train_run
+
+
+def main():
+    p = parser(__doc__.splitlines()[0], "fig2", "fig2.toml")
+    p.add_argument("--only", nargs="+", default=[], metavar="NAME", help="train only these runs")
+    p.add_argument("--epochs", type=int, help="train each run up to this many epochs")
+    p.add_argument("--max-samples", type=int, metavar="N",
+                   help="train on only the first N training samples per epoch (a preview of "
+                        "runs too slow for whole epochs)")
+    p.add_argument("--no-plot", action="store_true", help="train, but write no summary or figure")
+    p.add_argument("--plot-only", action="store_true", help="write the summary and figure only")
+    args = p.parse_args()
+    out = setup(args)
+
+    specs = load_runs(args.config)
+    if not args.plot_only:
+        cache = {}
+        for spec in select_runs(specs, args.only):
+            train_run(spec, out, engine=args.engine, epochs=args.epochs, smoke=args.smoke,
+                      cache=cache, max_samples=args.max_samples)
+    if args.no_plot:
+        return 0
+
+    summary, panels = {}, {}
+    for spec in specs:
+        rows = read_metrics(out / spec.name)
+        if not rows:
+            continue
+        summary[spec.name] = {"panel": spec.panel, "label": spec.label, **summarize_run(rows)}
+        panels.setdefault(spec.panel, []).append((spec.label, summary[spec.name]))
+    write_json(out / "summary.json", summary)
+    xlabel = f"epoch of {args.max_samples} samples" if args.max_samples else "epoch"
+    plot_learning_curves(panels, out / "fig2.png", xlabel=xlabel,
+                         title="MNIST test error: plain EP and Initialized EP")
+    for name, run in summary.items():
+        print(f"{name:30s} {run['epochs']:3d} epochs  s^f {_pct(run['final_sf'])}  "
+              f"s- {_pct(run['final_minus'])}  ({run['seconds_per_epoch']:.0f} s/epoch)")
+    return 0
+
+
+def _pct(value):
+    return "    -  " if value is None else f"{value:6.2f}%"
+
+
+if __name__ == "__main__":
+    run_main(main)

@@ -1,0 +1,1 @@
+"""Analyses over trained or random networks: experiment runs, gradient alignment, gradient checks."""
