@@ -39,7 +39,7 @@ def _add_train(subparsers):
     parser.add_argument("--resume", action="store_true",
                         help="continue the run in --out from its last checkpoint")
     parser.add_argument("--force", action="store_true",
-                        help="start over even if --out already holds a run (its files are replaced)")
+                        help="start over even if --out already contains a run (its files are replaced)")
     parser.add_argument("--seed", type=int, help="random seed (sets training.seed)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="override a configuration value, e.g. --set training.eta=[0.1,0.05] "

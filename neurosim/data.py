@@ -255,7 +255,7 @@ def load_mnist(root="", download=True):
         if not Path(folder).is_dir():
             if setting is not None:
                 raise DataError(f"MNIST folder {folder} (from {setting}) not found: pass a folder "
-                                f"that holds the four IDX files, or leave {setting} empty.")
+                                f"that contains the four IDX files, or leave {setting} empty.")
             continue
         # A folder the user named must hold the data; the cache may hold a partial download.
         arrays = _load_idx_folder(folder, required=setting is not None)

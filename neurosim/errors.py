@@ -39,4 +39,4 @@ class DivergenceError(NeurosimError, FloatingPointError):
 
 
 class RunDirectoryError(NeurosimError):
-    """A run directory already holds a run, or another process uses it."""
+    """A run directory already contains a run, or another process uses it."""

@@ -99,7 +99,7 @@ class Network:
     def from_arrays(cls, arrays, source="the checkpoint"):
         """Rebuild a network from the dict written by :meth:`to_arrays`."""
         if "layers" not in arrays:
-            raise CheckpointError(f"{source} holds no network: the array 'layers' is missing.")
+            raise CheckpointError(f"{source} contains no network: the array 'layers' is missing.")
         layers = [int(n) for n in arrays["layers"]]
         groups = {}
         try:

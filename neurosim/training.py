@@ -90,7 +90,7 @@ class Trainer:
     resume : bool
         Continue the run in ``run_dir`` from its checkpoint.
     force : bool
-        Start over even if ``run_dir`` already holds a run.
+        Start over even if ``run_dir`` already contains a run.
     max_samples : int, optional
         Train on only the first ``max_samples`` training samples each epoch.
     progress : bool or None
@@ -132,7 +132,7 @@ class Trainer:
                 if run.holds_run():
                     raise CheckpointError(f"{run.path} has no checkpoint to resume from: the run "
                                           "stopped before its first checkpoint. Start over with --force.")
-                raise CheckpointError(f"nothing to resume in {run.path}: it holds no run. Drop "
+                raise CheckpointError(f"nothing to resume in {run.path}: it contains no run. Drop "
                                       "--resume to start a new run.")
             network, state = load_checkpoint(run.checkpoint_path)
             self._check_resume_config(state, network)
@@ -154,7 +154,7 @@ class Trainer:
                             epoch_state.epoch + 1, epoch_state.next_batch + 1)
             return network, epoch_state
         if run.holds_run() and not self.force:
-            raise RunDirectoryError(f"{run.path} already holds a run: continue it with --resume, "
+            raise RunDirectoryError(f"{run.path} already contains a run: continue it with --resume, "
                                     "start over with --force, or choose another --out.")
         network = Network.initialize(self.config.network.layers, seed=self.config.training.seed,
                                      dtype=np.dtype(self.config.training.dtype))

@@ -214,7 +214,7 @@ def test_cli_missing_mnist_folder(train_cli, tmp_path):
     status, lines = train_cli("mnist-784-500-10", "--set", "data.root=nowhere")
     assert status == 2
     assert lines == ["neurosim: error: MNIST folder nowhere (from data.root) not found: pass a "
-                     "folder that holds the four IDX files, or leave data.root empty."]
+                     "folder that contains the four IDX files, or leave data.root empty."]
     assert not (tmp_path / "run" / "config.toml").exists()
 
 

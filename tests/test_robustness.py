@@ -425,7 +425,7 @@ def test_existing_run_not_overwritten(tmp_path, monkeypatch, capsys):
                        "--no-progress", "--epochs", "1"])
     lines = one_line(capsys.readouterr().err)
     assert status == 2
-    assert lines == ["neurosim: error: run already holds a run: continue it with --resume, start "
+    assert lines == ["neurosim: error: run already contains a run: continue it with --resume, start "
                      "over with --force, or choose another --out."]
     after = {p.name: p.read_bytes() for p in run_dir.iterdir() if p.name != "train.log"}
     assert after == before
