@@ -423,7 +423,7 @@ def load_config(model, overrides=()):
         raise ConfigError(f"{source} is not valid TOML: {exc}. Fix the syntax at that line.") from None
     if overrides:
         data = _apply_assignments(data, overrides)
-        source = f"{source} with --set"
+        source = f"{source} with the command-line overrides ({', '.join(overrides)})"
     return config_from_dict(data, source=source, name=name)
 
 

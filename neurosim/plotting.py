@@ -125,17 +125,21 @@ def plot_learning_curves(run_dirs, path, log_scale=False, residual=False, labels
         color = colors[i % len(colors)]
         epochs = _column(rows, "epoch")
         for ax, split in zip(axes[:2], ("train", "test")):
-            for kind, style in (("minus", "-"), ("sf", "--")):
+            for kind, style, marker in (("minus", "-", "o"), ("sf", "--", "^")):
                 values = [100 * v for v in _column(rows, f"{split}_error_{kind}")]
                 if _has_values(values):
-                    ax.plot(epochs, values, style, color=color, marker="o", markersize=3)
+                    ax.plot(epochs, values, style, color=color, marker=marker, markersize=4)
         if residual:
             axes[2].plot(epochs, _column(rows, "residual_mean"), "-", color=color, marker="o",
-                         markersize=3)
-            axes[2].plot(epochs, _column(rows, "residual_max"), ":", color=color)
+                         markersize=4)
+            axes[2].plot(epochs, _column(rows, "residual_max"), ":", color=color, marker="v",
+                         markersize=4)
 
+    # Whole epochs on the x axis, with room around a single epoch.
+    last_epoch = max((max(_column(rows, "epoch"), default=1) for _, rows in runs), default=1)
     for ax in axes:
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_xlim(0.5, last_epoch + 0.5)
     for ax, split in zip(axes[:2], ("train", "test")):
         ax.set_title(f"{split} error")
         ax.set_xlabel("epoch")
@@ -154,10 +158,11 @@ def plot_learning_curves(run_dirs, path, log_scale=False, residual=False, labels
 
     handles = [Line2D([], [], color=colors[i % len(colors)], label=label)
                for i, (label, _) in enumerate(runs)]
-    handles += [Line2D([], [], color="black", linestyle="-", label="s- (settled)"),
-                Line2D([], [], color="black", linestyle="--", label="s^f (feedforward)")]
+    handles += [Line2D([], [], color="black", linestyle="-", marker="o", label="s- (settled)"),
+                Line2D([], [], color="black", linestyle="--", marker="^",
+                       label="s^f (feedforward)")]
     if residual:
-        handles += [Line2D([], [], color="black", linestyle=":", label="max |ds/dt|"),
+        handles += [Line2D([], [], color="black", linestyle=":", marker="v", label="max |ds/dt|"),
                     Line2D([], [], color="gray", linewidth=0.8, label="warning level")]
     fig.legend(handles=handles, fontsize=8, loc="outside lower center",
                ncol=min(len(handles), 4))

@@ -187,9 +187,16 @@ class Trainer:
         if state.get("engine") != self.engine_name:
             raise CheckpointError(f"cannot resume: the run used engine {state.get('engine')!r}, "
                                   f"not {self.engine_name!r}. Pass --engine {state.get('engine')}.")
-        if state.get("max_samples") != self.max_samples:
+        saved_limit = state.get("max_samples")
+        if self.max_samples is None:
+            # A resume without --max-samples continues with the run's own limit.
+            self.max_samples = saved_limit
+        if saved_limit != self.max_samples:
+            fix = (f"pass --max-samples {saved_limit}" if saved_limit is not None
+                   else "drop --max-samples")
             raise CheckpointError(f"cannot resume: the run used --max-samples "
-                                  f"{state.get('max_samples')}, not {self.max_samples}.")
+                                  f"{saved_limit if saved_limit is not None else '(none)'}, not "
+                                  f"{self.max_samples}; {fix}.")
         if network.layers != list(self.config.network.layers):
             raise CheckpointError(f"cannot resume: the checkpoint contains layers "
                                   f"{network.layers}, but network.layers = "

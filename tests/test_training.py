@@ -10,7 +10,7 @@ from neurosim.config import apply_overrides, load_config
 from neurosim.data import load_dataset
 from neurosim.engines import DenseEngine
 from neurosim.network import Network
-from neurosim.errors import RunDirectoryError
+from neurosim.errors import CheckpointError, RunDirectoryError
 from neurosim.rundir import METRIC_COLUMNS, read_metrics_csv
 from neurosim.training import Trainer
 
@@ -87,3 +87,19 @@ def test_max_samples_limits_epoch(tmp_path):
     _, state = load_checkpoint(tmp_path / "run" / "checkpoint.npz")
     assert state["max_samples"] == 100
     assert metrics[0]["samples_per_second"] > 0
+
+
+def test_resume_reuses_max_samples_of_run(tmp_path):
+    Trainer(_config("training.epochs=1"), tmp_path / "run", max_samples=100, progress=False).fit()
+    metrics = Trainer(_config("training.epochs=2"), tmp_path / "run", resume=True,
+                      progress=False).fit()
+    assert len(metrics) == 2
+    _, state = load_checkpoint(tmp_path / "run" / "checkpoint.npz")
+    assert state["max_samples"] == 100
+
+
+def test_resume_with_other_max_samples_names_fix(tmp_path):
+    Trainer(_config("training.epochs=1"), tmp_path / "run", max_samples=100, progress=False).fit()
+    with pytest.raises(CheckpointError, match="pass --max-samples 100"):
+        Trainer(_config("training.epochs=2"), tmp_path / "run", resume=True, max_samples=50,
+                progress=False).fit()
