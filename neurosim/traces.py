@@ -293,6 +293,9 @@ def record_trace(engine, config, x, label, neurons=None, beta=None, sample=-1, s
         raise TraceError(f"the sample has {x.shape[0]} features, but the network's input layer "
                          f"has {layers[0]}.")
     target = one_hot([int(label)], layers[-1])[0]
+    # Check layer numbers and neuron indices before the simulation, which can take a while.
+    select_neurons([np.zeros((1, n)) for n in config.network.layers[1:]], neurons,
+                   label=int(label))
     starts = ["feedforward", "zero"] if config.network.initialized else ["zero"]
     options = {} if beta is None else {"beta": beta}
     records = {start: engine.record_sample(x, target, start=start, **options) for start in starts}

@@ -309,3 +309,18 @@ def test_trace_brian2_matches_dense():
             np.testing.assert_allclose(got, expected, atol=1e-9)
         np.testing.assert_allclose(trace.total_energy[start], reference.total_energy[start],
                                    atol=1e-8)
+
+
+def test_bad_neuron_index_rejected_before_simulation(monkeypatch):
+    from neurosim import traces
+
+    config = load_config("synthetic-small")
+    engine = DenseEngine(Network.initialize(config.network.layers, seed=0), config)
+
+    def fail(*args, **kwargs):
+        raise AssertionError("the engine simulated before the neuron check")
+
+    monkeypatch.setattr(engine, "record_sample", fail)
+    x = np.zeros(config.network.layers[0])
+    with pytest.raises(traces.TraceError, match="neuron 500 of layer 1 does not exist"):
+        traces.record_trace(engine, config, x, 0, neurons={1: [500]})
