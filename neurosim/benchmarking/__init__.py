@@ -30,7 +30,11 @@ DEFAULT_ENGINES = ("dense", "brian2-standalone", "brian2-cython")
 DESCRIPTION = ("Time training and evaluation of the dense and Brian2 engines on 784-500-10 and "
                "784-500-500-500-10 networks, count the floating-point operations per sample, "
                "compare with the matrix-multiply rate measured in the same process and with "
-               "the usual formulation; print a table and write JSON.")
+               "the usual formulation; print a table and write JSON. The usual formulation "
+               "recomputes every layer's input, x W_1 included, at every step, as most EP code "
+               "does; 'speed-up' is the engine's training rate divided by its rate. The deep "
+               "network runs T- = 20 here, not the 50 of its preset. Other jobs on the "
+               "machine slow the two-thread cases most.")
 
 
 def _list(kind):
