@@ -117,7 +117,7 @@ class TrainingConfig:
 
 @dataclass
 class DataConfig:
-    """Which data set to train on and where to find it."""
+    """The data set to train on and its location."""
 
     dataset: str = "mnist"
     root: str = ""

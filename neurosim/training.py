@@ -346,7 +346,7 @@ class Trainer:
             if epoch_state.epoch != epoch:
                 epoch_state = _EpochState(epoch=epoch, rng_state=rng.bit_generator.state)
             # Every epoch's draws come from the state saved at its start, so a resumed
-            # epoch sees the same permutation and signs.
+            # epoch draws the same permutation and signs.
             rng.bit_generator.state = epoch_state.rng_state
             order = rng.permutation(len(x_train))[:n_batches * cfg.batch_size]
             if cfg.random_sign:

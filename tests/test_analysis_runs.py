@@ -63,9 +63,11 @@ def test_select_runs_names_unknown(experiment):
 def test_run_config_applies_overrides_and_smoke(experiment):
     spec = load_runs(experiment)[0]
     config = run_config(spec)
-    assert config.dynamics.steps_minus == 4 and config.training.epochs == 3
+    assert config.dynamics.steps_minus == 4
+    assert config.training.epochs == 3
     smoke = run_config(load_runs(experiment)[0], smoke=True)
-    assert smoke.network.layers == [64, 32, 4] and smoke.training.epochs == 2
+    assert smoke.network.layers == [64, 32, 4]
+    assert smoke.training.epochs == 2
     assert smoke.data.synthetic_train == 200
 
 
@@ -77,7 +79,8 @@ def test_train_run_resumes_to_more_epochs(experiment, tmp_path):
     assert [r["epoch"] for r in rows] == [1, 2]
     assert len(read_metrics(tmp_path / "out" / "b")) == 2
     summary = summarize_run(rows)
-    assert summary["epochs"] == 2 and summary["final_minus"] == 100 * rows[-1]["test_error_minus"]
+    assert summary["epochs"] == 2
+    assert summary["final_minus"] == 100 * rows[-1]["test_error_minus"]
 
 
 def test_check_same_settings_rejects_other_settings(experiment, tmp_path):

@@ -21,7 +21,8 @@ def _run(script, out, *args):
 def test_fig1_smoke_writes_fractions(tmp_path):
     _run("fig1_alignment.py", tmp_path)
     result = json.loads((tmp_path / "alignment.json").read_text())
-    assert len(result["fraction_positive"]) == 6 and result["fraction_positive"][0] == 1.0
+    assert len(result["fraction_positive"]) == 6
+    assert result["fraction_positive"][0] == 1.0
     assert (tmp_path / "fig1.png").stat().st_size > 1000
     assert len((tmp_path / "cosines.csv").read_text().splitlines()) == 51
 
@@ -33,7 +34,8 @@ def test_fig2_smoke_trains_and_resumes(tmp_path):
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert set(summary) == {"shallow-t4-initep-lambda0.1", "deep-t20-ep"}
     assert summary["shallow-t4-initep-lambda0.1"]["epochs"] == 2
-    assert summary["deep-t20-ep"]["epochs"] == 1 and summary["deep-t20-ep"]["final_sf"] is None
+    assert summary["deep-t20-ep"]["epochs"] == 1
+    assert summary["deep-t20-ep"]["final_sf"] is None
     assert (tmp_path / "fig2.png").exists()
 
 
@@ -42,7 +44,8 @@ def test_fig2_rejects_unknown_run(tmp_path):
     result = subprocess.run([sys.executable, str(ROOT / "experiments" / "fig2_learning_curves.py"),
                              "--smoke", "--out", str(tmp_path), "--only", "nope"],
                             capture_output=True, text=True, env=env, timeout=120)
-    assert result.returncode == 2 and "unknown run nope" in result.stderr
+    assert result.returncode == 2
+    assert "unknown run nope" in result.stderr
 
 
 def test_fig3_smoke_compares_local_and_global(tmp_path):

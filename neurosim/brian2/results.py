@@ -1,4 +1,4 @@
-"""What a run of a Brian2 network takes and returns, whichever device runs it."""
+"""Inputs and results of a run of a Brian2 network, whichever device runs it."""
 
 from dataclasses import dataclass, field
 

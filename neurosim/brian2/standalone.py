@@ -44,7 +44,7 @@ class StandaloneBuildError(RuntimeError):
 
 
 def cache_root():
-    """Return the folder that holds compiled builds."""
+    """Return the folder that contains compiled builds."""
     override = os.environ.get("NEUROSIM_BRIAN2_CACHE")
     if override:
         return Path(override)

@@ -1,4 +1,4 @@
-"""What every engine provides to the training loop, and the statistics it returns."""
+"""The engine interface that the training loop uses, and the statistics it returns."""
 
 from dataclasses import dataclass, field
 
