@@ -21,6 +21,8 @@ a negative phase of 20 forward-Euler steps at ``dt = 0.5`` is ``t_minus = 10.0``
     random_sign = true
     eta = [0.1, 0.05]           # EP learning rate per weight matrix
     eta_feedforward = []        # feedforward learning rates; empty means eta
+    eta_decay = 1.0             # factor on every rate per epoch from eta_decay_start on
+    eta_decay_start = 2         # first epoch (from 1) whose rates are decayed
     feedforward_loss = "local"  # "local" or "global"
     dtype = "float64"
     seed = 0
@@ -105,6 +107,8 @@ class TrainingConfig:
     random_sign: bool = True
     eta: list = field(default_factory=lambda: [0.1, 0.05])
     eta_feedforward: list = field(default_factory=list)
+    eta_decay: float = 1.0
+    eta_decay_start: int = 2
     feedforward_loss: str = "local"
     dtype: str = "float64"
     seed: int = 0
@@ -113,6 +117,15 @@ class TrainingConfig:
     def feedforward_rates(self):
         """Learning rates of the feedforward population: ``eta_feedforward``, or ``eta`` if empty."""
         return list(self.eta_feedforward) if self.eta_feedforward else list(self.eta)
+
+    def rate_scale(self, epoch):
+        """Return the factor on every learning rate during ``epoch`` (counted from 1).
+
+        Epochs before ``eta_decay_start`` train at the full rates; epoch
+        ``eta_decay_start + k`` multiplies them by ``eta_decay ** (k + 1)``. With the default
+        ``eta_decay = 1`` the rates stay constant.
+        """
+        return float(self.eta_decay) ** max(0, epoch - self.eta_decay_start + 1)
 
 
 @dataclass
@@ -312,6 +325,12 @@ def _validate(config, source="the configuration", warn=True):
                 raise ConfigError(f"training.{key} = {rates!r} in {source} is invalid: every "
                                   f"learning rate must be a positive finite number, and {rate!r} "
                                   "is not.")
+    if isinstance(tr.eta_decay, bool) or not isinstance(tr.eta_decay, (int, float)) \
+            or not 0 < tr.eta_decay <= 1:
+        raise ConfigError(f"training.eta_decay = {tr.eta_decay!r} in {source} is invalid: it "
+                          "must be a number in (0, 1], the factor on the learning rates per "
+                          "epoch (1 keeps them constant).")
+    _positive("training.eta_decay_start", tr.eta_decay_start, source, "integer")
     if tr.seed < 0:
         raise ConfigError(f"training.seed = {tr.seed!r} in {source} is invalid: it must be >= 0.")
 

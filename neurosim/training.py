@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .checkpoint import load_checkpoint, save_checkpoint
-from .config import config_to_toml, load_config, validate_training
+from .config import TrainingConfig, config_to_toml, load_config, validate_training
 from .data import load_dataset, one_hot, validate_dataset
 from .engines import make_engine
 from .engines.base import TrainStats
@@ -168,15 +168,38 @@ class Trainer:
         for path in (run.checkpoint_path, run.metrics_csv, run.metrics_json, run.info_path):
             path.unlink(missing_ok=True)
 
+    def _check_resume_schedule(self, saved, state):
+        """Allow a new learning-rate schedule only where it leaves the trained epochs alone.
+
+        A resumed run may add or change ``eta_decay`` and ``eta_decay_start`` (an annealing
+        tail for a finished run, for example) as long as every epoch it has trained, the one
+        in progress included, keeps the rate factor it was trained with.
+        """
+        defaults = TrainingConfig()
+        before = TrainingConfig(eta_decay=saved.get("eta_decay", defaults.eta_decay),
+                                eta_decay_start=saved.get("eta_decay_start",
+                                                          defaults.eta_decay_start))
+        now = self.config.training
+        trained = int(state.get("epoch", 0)) + (1 if state.get("next_batch", 0) else 0)
+        for epoch in range(1, trained + 1):
+            if not math.isclose(before.rate_scale(epoch), now.rate_scale(epoch), rel_tol=1e-12):
+                raise CheckpointError(
+                    f"cannot resume: training.eta_decay = {now.eta_decay!r} and "
+                    f"training.eta_decay_start = {now.eta_decay_start!r} change the learning "
+                    f"rates of epoch {epoch}, which the checkpoint trained with eta_decay = "
+                    f"{before.eta_decay!r} and eta_decay_start = {before.eta_decay_start!r}. "
+                    f"Set eta_decay_start to {trained + 1} or later, or start a new run.")
+
     def _check_resume_config(self, state, network):
         saved = state.get("config")
         if not isinstance(saved, dict) or not all(isinstance(v, dict) for v in saved.values()):
             raise CheckpointError(f"checkpoint {self.run.checkpoint_path} has no readable "
                                   "configuration. Start over with --force.")
         current = self.config.to_dict()
+        self._check_resume_schedule(saved.get("training", {}), state)
         for section, values in saved.items():
             for key, value in values.items():
-                if (section, key) == ("training", "epochs"):
+                if (section, key) in _EXTENSIBLE:
                     continue
                 mine = current.get(section, {}).get(key)
                 if mine != value:
@@ -354,6 +377,11 @@ class Trainer:
             else:
                 signs = np.ones(n_batches)
             end_state = rng.bit_generator.state
+            engine.rate_scale = cfg.rate_scale(epoch + 1)
+            if engine.rate_scale != 1.0:
+                logger.info("epoch %d: learning rates at %.4g times training.eta (eta_decay = "
+                            "%g from epoch %d)", epoch + 1, engine.rate_scale, cfg.eta_decay,
+                            cfg.eta_decay_start)
 
             self._train_epoch(engine, x_train, targets, order, signs, epoch_state, n_batches)
             self._metrics.append(self._finish_epoch(engine, data, epoch_state))
@@ -470,6 +498,11 @@ class Trainer:
             "max_samples": self.max_samples,
         }
         save_checkpoint(self.run.checkpoint_path, network, state)
+
+
+#: Settings a resumed run may change: the epoch count, and the learning-rate schedule as far
+#: as :meth:`Trainer._check_resume_schedule` allows.
+_EXTENSIBLE = {("training", "epochs"), ("training", "eta_decay"), ("training", "eta_decay_start")}
 
 
 def _percent(value):

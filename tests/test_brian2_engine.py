@@ -126,12 +126,14 @@ TRAININGS = {
     "minibatches, global loss, lambda 0.1": dict(batch_size=10, coupling=0.1,
                                                  feedforward_loss="global"),
     "online, plain EP": dict(batch_size=1, init="zero"),
+    "minibatches, rates scaled by 0.4": dict(batch_size=5, rate_scale=0.4),
 }
 
 
 @pytest.mark.parametrize("case", TRAININGS)
 def test_training_matches_dense(case):
     options = dict(TRAININGS[case])
+    rate_scale = options.pop("rate_scale", 1.0)
     config = small_config(layers=(12, 8, 6, 3), t_minus=5.0, t_plus=2.0,
                           eta=[0.1, 0.05, 0.02], **options)
     network = _network(config)
@@ -139,8 +141,10 @@ def test_training_matches_dense(case):
     signs = np.random.default_rng(7).choice([-1.0, 1.0], 20 // config.training.batch_size)
 
     dense = DenseEngine(network.copy(), config)
+    dense.rate_scale = rate_scale
     expected = dense.train(x, y, signs)
     engine = Brian2Engine(network.copy(), config, device="numpy")
+    engine.rate_scale = rate_scale
     stats = engine.train(x, y, signs)
 
     _assert_same_parameters(engine, dense, atol=1e-8)

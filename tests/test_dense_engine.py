@@ -240,6 +240,21 @@ def test_dense_train_accepts_a_replaced_weight_array():
     assert_networks_close(engine.network, expected, rtol=0, atol=1e-10)
 
 
+def test_dense_train_rate_scale_multiplies_every_rate():
+    config = make_config(SHALLOW)
+    net = make_network(SHALLOW)
+    x, y = make_data(SHALLOW, 10)
+    signs = np.array([1.0, -1.0])
+    engine = DenseEngine(net, config)
+    engine.rate_scale = 0.3
+    engine.train(x, y, signs)
+    # The reference trains with the rates themselves scaled, the feedforward ones included.
+    scaled = make_config(SHALLOW, eta=[0.3 * rate for rate in config.training.eta])
+    scaled.training.eta_feedforward = [0.3 * rate for rate in config.training.feedforward_rates]
+    expected = reference_train(net, scaled, x, y, signs)
+    assert_networks_close(engine.network, expected, rtol=0, atol=1e-10)
+
+
 # --- settling and inference -------------------------------------------------------------------
 
 

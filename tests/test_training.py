@@ -103,3 +103,45 @@ def test_resume_with_other_max_samples_names_fix(tmp_path):
     with pytest.raises(CheckpointError, match="pass --max-samples 100"):
         Trainer(_config("training.epochs=2"), tmp_path / "run", resume=True, max_samples=50,
                 progress=False).fit()
+
+
+def test_rate_scale_follows_the_schedule_by_hand():
+    training = _config("training.eta_decay=0.5", "training.eta_decay_start=3").training
+    assert [training.rate_scale(epoch) for epoch in range(1, 6)] == [1, 1, 0.5, 0.25, 0.125]
+    assert _config().training.rate_scale(40) == 1.0
+
+
+def test_decayed_epochs_barely_move_the_parameters(tmp_path):
+    one = Trainer(_config("training.epochs=1"), tmp_path / "one", progress=False)
+    one.fit()
+    # From epoch 2 on the rates are 1e-9 of their value: three epochs end where one did.
+    three = _config("training.epochs=3", "training.eta_decay=1e-9", "training.eta_decay_start=2")
+    Trainer(three, tmp_path / "three", progress=False).fit()
+    after_one, _ = load_checkpoint(tmp_path / "one" / "checkpoint.npz")
+    after_three, _ = load_checkpoint(tmp_path / "three" / "checkpoint.npz")
+    # Without the decay, epochs 2 and 3 do move them.
+    Trainer(_config("training.epochs=3"), tmp_path / "full", progress=False).fit()
+    full, _ = load_checkpoint(tmp_path / "full" / "checkpoint.npz")
+
+    def distance(a, b):
+        return max(np.abs(p - q).max() for (_, p), (_, q) in zip(a.parameters(), b.parameters()))
+
+    assert distance(after_three, after_one) < 1e-6
+    assert distance(full, after_one) > 1e-4
+
+
+def test_resume_accepts_a_schedule_for_the_epochs_still_to_come(tmp_path):
+    run = tmp_path / "run"
+    Trainer(_config("training.epochs=2"), run, progress=False).fit()
+    tail = _config("training.epochs=3", "training.eta_decay=0.5", "training.eta_decay_start=3")
+    metrics = Trainer(tail, run, resume=True, progress=False).fit()
+    assert [row["epoch"] for row in metrics] == [1, 2, 3]
+    assert load_config(run / "config.toml").training.eta_decay == 0.5
+
+
+def test_resume_rejects_a_schedule_that_rewrites_trained_epochs(tmp_path):
+    run = tmp_path / "run"
+    Trainer(_config("training.epochs=2"), run, progress=False).fit()
+    early = _config("training.epochs=3", "training.eta_decay=0.5", "training.eta_decay_start=2")
+    with pytest.raises(CheckpointError, match="eta_decay_start to 3 or later"):
+        Trainer(early, run, resume=True, progress=False).fit()

@@ -73,6 +73,8 @@ class Engine:
     name = "engine"
     #: Number of minibatches the training loop should pass to one :meth:`train` call.
     batches_per_call = 1
+    #: Factor on every learning rate (EP and feedforward); the training loop sets it per epoch.
+    rate_scale = 1.0
 
     def train(self, x, y, signs):
         """Train on ``len(signs)`` consecutive minibatches of ``x`` and one-hot ``y``.

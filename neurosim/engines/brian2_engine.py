@@ -125,10 +125,10 @@ class Brian2Engine(Engine):
                       if cfg.network.initialized or not name.startswith("ff_")}
         rates = {}
         for layer, eta in enumerate(cfg.training.eta):
-            rates[f"eta_{layer}"] = eta
+            rates[f"eta_{layer}"] = eta * self.rate_scale
         if cfg.network.initialized:
             for layer, eta in enumerate(cfg.training.feedforward_rates):
-                rates[f"eta_ff_{layer}"] = eta
+                rates[f"eta_ff_{layer}"] = eta * self.rate_scale
         if cfg.dynamics.coupling > 0:
             for layer in range(len(cfg.training.eta)):
                 rates[f"coupling_{layer}"] = cfg.dynamics.coupling

@@ -422,9 +422,11 @@ class DenseEngine(Engine):
         tr = self.config.training
         batch = x.shape[0]
         n_first = self._network.layers[1]
+        eta = [rate * self.rate_scale for rate in tr.eta]
+        eta_ff = [rate * self.rate_scale for rate in tr.feedforward_rates]
 
         # First layer: one product [dW_1 | dPhi_1]^T x added to [W_1 | Phi_1]^T.
-        scale = tr.eta[0] / (beta * batch)
+        scale = eta[0] / (beta * batch)
         d_first = ws.update_first
         d_w = d_first[:, :n_first]
         np.subtract(s_plus[0], s_minus[0], out=d_w)
@@ -432,12 +434,12 @@ class DenseEngine(Engine):
         params.biases[0] += d_w.sum(axis=0)
         if deltas is not None:
             d_phi = d_first[:, n_first:]
-            np.multiply(deltas[0], -tr.feedforward_rates[0] / batch, out=d_phi)
+            np.multiply(deltas[0], -eta_ff[0] / batch, out=d_phi)
             params.ff_biases[0] += d_phi.sum(axis=0)
         gemm_into(params.first, d_first.T, x)
 
-        for layer in range(1, len(tr.eta)):
-            scale = tr.eta[layer] / (beta * batch)
+        for layer in range(1, len(eta)):
+            scale = eta[layer] / (beta * batch)
             weights = params.weights[layer]
             gemm_into(weights, s_plus[layer - 1].T, s_plus[layer], alpha=scale)
             gemm_into(weights, s_minus[layer - 1].T, s_minus[layer], alpha=-scale)
@@ -445,7 +447,7 @@ class DenseEngine(Engine):
         if deltas is None:
             return
         for layer in range(1, len(deltas)):
-            rate = -tr.feedforward_rates[layer] / batch
+            rate = -eta_ff[layer] / batch
             gemm_into(params.ff_weights[layer], ff_states[layer - 1].T, deltas[layer], alpha=rate)
             params.ff_biases[layer] += rate * deltas[layer].sum(axis=0)
 
