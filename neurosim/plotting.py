@@ -271,5 +271,5 @@ def _save(fig, path):
         fig.savefig(path, dpi=DPI)
     finally:
         plt.close(fig)
-    logger.info("wrote %s", path)
+    logger.debug("wrote %s", path)
     return path

@@ -119,6 +119,17 @@ def test_record_sample_zero_start_matches_dense():
         np.testing.assert_allclose(mine, reference, rtol=0, atol=1e-10)
 
 
+def test_record_both_starts_logs_mode_once(caplog):
+    config = small_config(layers=(10, 7, 3), t_minus=2.0)
+    engine = Brian2Engine(_network(config), config, device="numpy")
+    x, y = _data(config, 1)
+    with caplog.at_level(logging.INFO, logger="neurosim"):
+        engine.record_sample(x[0], y[0], start="zero")
+        engine.record_sample(x[0], y[0], start="feedforward")
+    lines = [r.getMessage() for r in caplog.records if "record network runs" in r.getMessage()]
+    assert lines == ["Brian2 engine: the record network runs in runtime mode (numpy)"]
+
+
 # --- training --------------------------------------------------------------------------------
 
 TRAININGS = {

@@ -59,6 +59,7 @@ class SimulatorFactory:
     def __init__(self, device):
         self.device = check_device(device)
         self.standalone_error = None
+        self._announced = set()
 
     def compiles(self):
         """Return True when the simulators of train and evaluate runs compile their code.
@@ -86,7 +87,7 @@ class SimulatorFactory:
         wants_standalone = self.device in ("auto", "cpp_standalone") and standalone
         if wants_standalone and self.standalone_error is None:
             simulator = StandaloneSimulator(spec)
-            logger.info("Brian2 engine: the %s network runs as C++ standalone", spec.mode)
+            self._announce(spec.mode, "as C++ standalone")
             return simulator
         if not standalone and self.device in ("auto", "cpp_standalone"):
             # Recording one sample: the numpy target has no compilation to wait for.
@@ -94,9 +95,14 @@ class SimulatorFactory:
         else:
             target = runtime_target(self.device)
         simulator = RuntimeSimulator(spec, target)
-        logger.info("Brian2 engine: the %s network runs in runtime mode (%s)", spec.mode,
-                    target)
+        self._announce(spec.mode, f"in runtime mode ({target})")
         return simulator
+
+    def _announce(self, mode, how):
+        """Log once per engine how the networks of one mode run (each size has its own)."""
+        if (mode, how) not in self._announced:
+            self._announced.add((mode, how))
+            logger.info("Brian2 engine: the %s network runs %s", mode, how)
 
     def fail(self, error):
         """Record that C++ standalone mode failed with ``error`` and warn once."""
