@@ -10,9 +10,12 @@ summary.json and fig2.png from every run directory found there.
     python experiments/fig2_learning_curves.py --smoke --out /tmp/fig2
 """
 
+import math
+
 from common import parser, run_main, setup, write_json
 
 from neurosim.analysis.curves import plot_learning_curves, summarize_run
+from neurosim.analysis.projection import project_curve
 from neurosim.analysis.runs import load_runs, read_metrics, select_runs, train_run
 
 
@@ -25,6 +28,9 @@ def main():
                         "runs too slow for whole epochs)")
     p.add_argument("--no-plot", action="store_true", help="train, but write no summary or figure")
     p.add_argument("--plot-only", action="store_true", help="write the summary and figure only")
+    p.add_argument("--project-skip", type=int, default=1, metavar="K",
+                   help="leave out the first K epochs when projecting an unfinished run to its "
+                        "planned epochs (default 1)")
     args = p.parse_args()
     out = setup(args)
 
@@ -42,7 +48,8 @@ def main():
         rows = read_metrics(out / spec.name)
         if not rows:
             continue
-        summary[spec.name] = {"panel": spec.panel, "label": spec.label, **summarize_run(rows)}
+        summary[spec.name] = {"panel": spec.panel, "label": spec.label, **summarize_run(rows),
+                              **_projections(rows, spec.epochs, args.project_skip)}
         panels.setdefault(spec.panel, []).append((spec.label, summary[spec.name]))
     write_json(out / "summary.json", summary)
     xlabel = f"epoch of {args.max_samples} samples" if args.max_samples else "epoch"
@@ -51,7 +58,40 @@ def main():
     for name, run in summary.items():
         print(f"{name:30s} {run['epochs']:3d} epochs  s^f {_pct(run['final_sf'])}  "
               f"s- {_pct(run['final_minus'])}  ({run['seconds_per_epoch']:.0f} s/epoch)")
+        projected = run.get("projection", {})
+        if projected.get("minus"):
+            sf = projected["sf"]["value"] if projected.get("sf") else None
+            print(f"{'':30s} projected to epoch {projected['epoch']}: s^f {_pct(sf)}  "
+                  f"s- {_pct(projected['minus']['value'])}")
     return 0
+
+
+def _projections(rows, planned, skip):
+    """Power-law projections of an unfinished run to its planned epochs, and a back-test.
+
+    ``projection`` fits every epoch so far (after the first ``skip``) and reads the fit at
+    ``planned``. A finished run of at least 20 epochs gets ``backtest`` instead: the fit of
+    its first 10 epochs read at its last epoch, beside the mean of its last 5 epochs, which
+    shows how far such projections can be trusted.
+    """
+    done = len(rows)
+    curves = {key: [None if math.isnan(row[f"test_error_{key}"]) else
+                    100.0 * row[f"test_error_{key}"] for row in rows] for key in ("sf", "minus")}
+    result = {}
+    if done < planned:
+        result["projection"] = {"epoch": planned, "from_epochs": done}
+        for key, curve in curves.items():
+            fit = project_curve(curve, planned, skip=skip)
+            result["projection"][key] = fit.as_dict() if fit else None
+    elif done >= 20:
+        result["backtest"] = {"fit_epochs": 10, "epoch": done}
+        for key, curve in curves.items():
+            fit = project_curve(curve[:10], done, skip=skip)
+            last = [v for v in curve[-5:] if v is not None]
+            result["backtest"][key] = None if fit is None or not last else {
+                "projected": fit.value, "low": fit.low, "high": fit.high,
+                "measured_mean_last_5": sum(last) / len(last)}
+    return result
 
 
 def _pct(value):
