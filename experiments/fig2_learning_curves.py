@@ -2,7 +2,8 @@
 
 Trains every run of experiments/configs/fig2.toml (or those named by --only), each in its
 own run directory under --out, continuing from its checkpoint when it has one, then writes
-summary.json and fig2.png from every run directory found there.
+summary.json and fig2.png from every run directory found there, and fig2-projection.png
+when some run has not reached its planned epochs yet.
 
     python experiments/fig2_learning_curves.py                       # everything (days)
     python experiments/fig2_learning_curves.py --only shallow-t4-ep  # one run
@@ -14,7 +15,7 @@ import math
 
 from common import parser, run_main, setup, write_json
 
-from neurosim.analysis.curves import plot_learning_curves, summarize_run
+from neurosim.analysis.curves import plot_learning_curves, plot_projections, summarize_run
 from neurosim.analysis.projection import project_curve
 from neurosim.analysis.runs import load_runs, read_metrics, select_runs, train_run
 
@@ -55,6 +56,13 @@ def main():
     xlabel = f"epoch of {args.max_samples} samples" if args.max_samples else "epoch"
     plot_learning_curves(panels, out / "fig2.png", xlabel=xlabel,
                          title="MNIST test error: plain EP and Initialized EP")
+    projected = {}
+    for name, run in summary.items():
+        if run.get("projection", {}).get("minus"):
+            projected.setdefault(run["panel"], []).append((run["label"], run))
+    if projected:
+        plot_projections(projected, out / "fig2-projection.png",
+                         title="Measured test error and its power-law projection")
     for name, run in summary.items():
         print(f"{name:30s} {run['epochs']:3d} epochs  s^f {_pct(run['final_sf'])}  "
               f"s- {_pct(run['final_minus'])}  ({run['seconds_per_epoch']:.0f} s/epoch)")

@@ -42,3 +42,15 @@ def test_missing_and_skipped_epochs_are_left_out():
 def test_too_few_epochs_give_no_projection():
     assert project_curve([10.0, 5.0, 4.0], 200) is None
     assert project_curve([None, math.nan, 3.0, 2.0, 1.5], 200) is None
+
+
+def test_projection_figure_is_written(tmp_path):
+    from neurosim.analysis.curves import plot_projections
+
+    curve = list(power_law(np.arange(1, 9), 2.0, 30.0, 0.9))
+    fit = project_curve(curve, 200)
+    summary = {"epochs": 8, "test_error_minus": curve, "test_error_sf": [None] * 8,
+               "projection": {"epoch": 200, "minus": fit.as_dict(), "sf": None}}
+    path = plot_projections({"panel": [("plain EP", summary)]}, tmp_path / "p.png")
+    assert path.stat().st_size > 5000
+    assert path.read_bytes()[:4] == b"\x89PNG"

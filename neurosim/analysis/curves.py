@@ -2,7 +2,7 @@
 
 import math
 
-__all__ = ["plot_learning_curves", "summarize_run"]
+__all__ = ["plot_learning_curves", "plot_projections", "summarize_run"]
 
 
 def summarize_run(rows):
@@ -78,6 +78,80 @@ def plot_learning_curves(panels, path, title=None, xlabel="epoch"):
         ax.legend(fontsize=7)
     for ax in list(axes.flat)[n:]:
         ax.set_visible(False)
+    return _save(fig, path, title)
+
+
+def plot_projections(panels, path, title=None):
+    """Plot measured test errors and their power-law projections on a log-log scale.
+
+    Parameters
+    ----------
+    panels : dict
+        As for :func:`plot_learning_curves`; a summary may carry a ``projection`` dict with
+        ``epoch`` and, for ``"minus"`` and ``"sf"``, the fields of
+        :class:`~neurosim.analysis.projection.Projection` (or None). Dots are the measured
+        errors, solid (s-) and dashed (s^f) lines the fits up to the projected epoch, and a
+        bar at that epoch spans the projection's range.
+    path : path-like
+    title : str, optional
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+    from matplotlib.ticker import FuncFormatter
+
+    from .projection import power_law
+
+    percent = FuncFormatter(lambda value, _pos: f"{value:g}")
+    n = max(1, len(panels))
+    fig, axes = plt.subplots(1, n, figsize=(5.2 * n, 3.8), squeeze=False)
+    for ax, (panel, runs) in zip(axes.flat, panels.items()):
+        plotted_values = []
+        for index, (label, summary) in enumerate(runs):
+            color = f"C{index}"
+            epochs = np.arange(1, summary["epochs"] + 1)
+            projection = summary.get("projection") or {}
+            for key, style, marker in (("minus", "-", "o"), ("sf", "--", "x")):
+                measured = _masked(summary[f"test_error_{key}"])
+                if all(math.isnan(v) for v in measured):
+                    continue
+                name = "s-" if key == "minus" else "s^f"
+                ax.plot(epochs, measured, color=color, linestyle="none", marker=marker,
+                        markersize=3, label=f"{label}, {name}")
+                plotted_values += [v for v in measured if not math.isnan(v)]
+                fit = projection.get(key)
+                if not fit:
+                    continue
+                plotted_values.append(fit["value"])
+                grid = np.geomspace(1, projection["epoch"], 200)
+                ax.plot(grid, power_law(grid, fit["floor"], fit["scale"], fit["exponent"]),
+                        color=color, linestyle=style, linewidth=1)
+                ax.errorbar([projection["epoch"]], [fit["value"]],
+                            yerr=[[fit["value"] - fit["low"]], [fit["high"] - fit["value"]]],
+                            color=color, marker=marker, capsize=3)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        if plotted_values:
+            # Wide projection ranges may run off the axis rather than flatten the curves.
+            ax.set_ylim(0.5 * min(plotted_values), 1.5 * max(plotted_values))
+        ax.xaxis.set_major_formatter(percent)
+        ax.yaxis.set_major_formatter(percent)
+        ax.yaxis.set_minor_formatter(percent)
+        ax.tick_params(axis="y", which="minor", labelsize=7)
+        ax.set_title(panel, fontsize=10)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("test error (%)")
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=7)
+    return _save(fig, path, title)
+
+
+def _save(fig, path, title):
+    """Add the title, save the figure as PNG, close it and return ``path``."""
+    import matplotlib.pyplot as plt
+
     if title:
         fig.suptitle(title)
     fig.tight_layout()
