@@ -17,7 +17,8 @@ from common import parser, run_main, setup, write_json
 
 from neurosim.analysis.curves import plot_learning_curves, plot_projections, summarize_run
 from neurosim.analysis.projection import project_curve
-from neurosim.analysis.runs import load_runs, read_metrics, select_runs, train_run
+from neurosim.analysis.runs import (load_runs, read_metrics, run_engine, select_runs,
+                                    train_run)
 
 
 def main():
@@ -49,7 +50,8 @@ def main():
         rows = read_metrics(out / spec.name)
         if not rows:
             continue
-        summary[spec.name] = {"panel": spec.panel, "label": spec.label, **summarize_run(rows),
+        summary[spec.name] = {"panel": spec.panel, "label": spec.label,
+                              "engine": run_engine(out / spec.name), **summarize_run(rows),
                               **_projections(rows, spec.epochs, args.project_skip)}
         panels.setdefault(spec.panel, []).append((spec.label, summary[spec.name]))
     write_json(out / "summary.json", summary)

@@ -18,6 +18,7 @@ from neurosim.analysis.runs import (
     load_runs,
     read_metrics,
     run_config,
+    run_engine,
     train_run,
 )
 
@@ -48,7 +49,8 @@ def main():
     summaries = {name: summarize_run(r[:common]) for name, r in rows.items()}
     comparison = {
         "epochs_compared": common,
-        "runs": {name: {"run_dir": str(run_dirs[name]), "label": specs[name].label, **s}
+        "runs": {name: {"run_dir": str(run_dirs[name]), "label": specs[name].label,
+                        "engine": run_engine(run_dirs[name]), **s}
                  for name, s in summaries.items()},
     }
     if {"local", "global"} <= summaries.keys():

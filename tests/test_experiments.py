@@ -36,6 +36,7 @@ def test_fig2_smoke_trains_and_resumes(tmp_path):
     assert summary["shallow-t4-initep-lambda0.1"]["epochs"] == 2
     assert summary["deep-t20-ep"]["epochs"] == 1
     assert summary["deep-t20-ep"]["final_sf"] is None
+    assert summary["deep-t20-ep"]["engine"] == "dense"
     assert (tmp_path / "fig2.png").exists()
 
 
@@ -53,6 +54,7 @@ def test_fig3_smoke_compares_local_and_global(tmp_path):
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["epochs_compared"] == 2
     assert set(summary["runs"]) == {"local", "global"}
+    assert summary["runs"]["global"]["engine"] == "dense"
     assert "final_sf_global_minus_local" in summary
 
 

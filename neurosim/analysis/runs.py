@@ -24,7 +24,7 @@ from ..errors import ConfigError
 from ..rundir import RunDirectory
 
 __all__ = ["RunSpec", "load_runs", "select_runs", "run_config", "train_run", "read_metrics",
-           "check_same_settings", "SMOKE_HIDDEN"]
+           "run_engine", "check_same_settings", "SMOKE_HIDDEN"]
 
 logger = logging.getLogger(__name__)
 
@@ -147,6 +147,11 @@ def _dataset(config, cache):
 def read_metrics(run_dir):
     """Return the metric rows in ``run_dir/metrics.json``, or an empty list if there are none."""
     return RunDirectory(run_dir).read_metrics()
+
+
+def run_engine(run_dir):
+    """Return the engine that trained the run in ``run_dir`` (from run.json), or None."""
+    return RunDirectory(run_dir).read_info().get("engine")
 
 
 def check_same_settings(config, run_dir):
