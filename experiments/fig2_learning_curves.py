@@ -30,6 +30,8 @@ def main():
                         "runs too slow for whole epochs)")
     p.add_argument("--no-plot", action="store_true", help="train, but write no summary or figure")
     p.add_argument("--plot-only", action="store_true", help="write the summary and figure only")
+    p.add_argument("--title", default="MNIST test error: plain EP and Initialized EP",
+                   help="title of the figure")
     p.add_argument("--project-skip", type=int, default=1, metavar="K",
                    help="leave out the first K epochs when projecting an unfinished run to its "
                         "planned epochs (default 1)")
@@ -57,7 +59,7 @@ def main():
     write_json(out / "summary.json", summary)
     xlabel = f"epoch of {args.max_samples} samples" if args.max_samples else "epoch"
     plot_learning_curves(panels, out / "fig2.png", xlabel=xlabel,
-                         title="MNIST test error: plain EP and Initialized EP")
+                         title=args.title)
     projected = {}
     for name, run in summary.items():
         if run.get("projection", {}).get("minus"):
