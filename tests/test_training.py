@@ -145,3 +145,21 @@ def test_resume_rejects_a_schedule_that_rewrites_trained_epochs(tmp_path):
     early = _config("training.epochs=3", "training.eta_decay=0.5", "training.eta_decay_start=2")
     with pytest.raises(CheckpointError, match="eta_decay_start to 3 or later"):
         Trainer(early, run, resume=True, progress=False).fit()
+
+
+def test_every_preset_loads_and_validates():
+    from neurosim.config import list_presets
+
+    names = list_presets()
+    assert "mnist-784-500-10-decay" in names
+    for name in names:
+        config = load_config(name)
+        assert config.network.layers[0] in (64, 784), name
+
+
+def test_decay_preset_schedule_by_hand():
+    training = load_config("mnist-784-500-10-decay").training
+    assert training.epochs == 35
+    assert training.rate_scale(25) == 1.0
+    assert training.rate_scale(26) == pytest.approx(0.7)
+    assert training.rate_scale(35) == pytest.approx(0.7 ** 10)  # 0.0282
