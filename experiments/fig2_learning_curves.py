@@ -17,8 +17,14 @@ from common import parser, run_main, setup, write_json
 
 from neurosim.analysis.curves import plot_learning_curves, plot_projections, summarize_run
 from neurosim.analysis.projection import project_curve
-from neurosim.analysis.runs import (load_runs, read_metrics, run_engine, select_runs,
-                                    train_run)
+from neurosim.analysis.runs import (
+    SMOKE_HIDDEN,
+    load_runs,
+    read_metrics,
+    run_engine,
+    select_runs,
+    train_run,
+)
 
 
 def main():
@@ -52,10 +58,11 @@ def main():
         rows = read_metrics(out / spec.name)
         if not rows:
             continue
-        summary[spec.name] = {"panel": spec.panel, "label": spec.label,
+        panel = f"{spec.panel} (smoke: {SMOKE_HIDDEN} hidden)" if args.smoke else spec.panel
+        summary[spec.name] = {"panel": panel, "label": spec.label,
                               "engine": run_engine(out / spec.name), **summarize_run(rows),
                               **_projections(rows, spec.epochs, args.project_skip)}
-        panels.setdefault(spec.panel, []).append((spec.label, summary[spec.name]))
+        panels.setdefault(panel, []).append((spec.label, summary[spec.name]))
     write_json(out / "summary.json", summary)
     xlabel = f"epoch of {args.max_samples} samples" if args.max_samples else "epoch"
     plot_learning_curves(panels, out / "fig2.png", xlabel=xlabel,
@@ -94,6 +101,9 @@ def _projections(rows, planned, skip):
         result["projection"] = {"epoch": planned, "from_epochs": done}
         for key, curve in curves.items():
             fit = project_curve(curve, planned, skip=skip)
+            if fit is not None:
+                # An error rate lies in [0, 100] %, however wide the fitted range.
+                fit.low, fit.high = max(fit.low, 0.0), min(fit.high, 100.0)
             result["projection"][key] = fit.as_dict() if fit else None
     elif done >= 20:
         result["backtest"] = {"fit_epochs": 10, "epoch": done}

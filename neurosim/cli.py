@@ -224,7 +224,7 @@ def _cmd_evaluate(args):
         error_sf, error_minus = engine.evaluate(data.x_test).errors(data.y_test)
     finally:
         engine.close()
-    print(f"{run.path}: epoch {state['epoch']}, test error s^f {_percent(error_sf)}, "
+    print(f"{run.path}: {_trained_label(state)}, test error s^f {_percent(error_sf)}, "
           f"s- {_percent(error_minus)} on {len(data.y_test)} samples ({args.engine} engine)")
     return 0
 
@@ -239,6 +239,7 @@ def _cmd_trace(args):
     else:
         name = Path(args.model).name.removesuffix(".toml")
         png = Path(f"trace-{name}-{args.split}{args.sample}.png")
+    _make_parent(png)
     trace = trace_sample(args.model, sample=args.sample, split=args.split, neurons=neurons,
                          engine=args.engine, beta=args.beta)
     plot_trace(trace, png)
@@ -250,6 +251,7 @@ def _cmd_trace(args):
 def _cmd_plot(args):
     from .plotting import plot_learning_curves
 
+    _make_parent(Path(args.out))
     path = plot_learning_curves(args.run_dirs, args.out, log_scale=args.log,
                                 residual=args.residual)
     print(f"wrote {path}")
@@ -263,10 +265,31 @@ def _cmd_models(_args):
         config = load_config(name)
         kind = "Initialized EP" if config.network.initialized else "plain EP"
         dyn = config.dynamics
+        tr = config.training
+        rates = "eta=" + ",".join(f"{rate:g}" for rate in tr.eta)
+        if tr.eta_decay < 1:
+            rates += f" x{tr.eta_decay:g}/epoch from {tr.eta_decay_start}"
         print(f"{name:28s} {'-'.join(map(str, config.network.layers)):20s} {kind:15s} "
               f"T-={dyn.steps_minus} T+={dyn.steps_plus} steps of dt={dyn.dt:g} "
-              f"lambda={dyn.coupling:g}")
+              f"lambda={dyn.coupling:g} beta={tr.beta:g} {rates}, {tr.epochs} epochs")
     return 0
+
+
+def _make_parent(path):
+    """Create the folder of an output file before any work, or fail with a one-line error."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise NeurosimError(f"cannot create the folder {path.parent} for {path.name}: "
+                            f"{exc.strerror}. Choose another --out.") from None
+
+
+def _trained_label(state):
+    """Say how far the checkpoint's run got: "epoch 2", or the minibatches of a partial one."""
+    epoch, batch = int(state.get("epoch", 0)), int(state.get("next_batch", 0))
+    if batch:
+        return f"epoch {epoch} and {batch} minibatches of epoch {epoch + 1}"
+    return f"epoch {epoch}"
 
 
 def _percent(value):

@@ -264,8 +264,9 @@ def config_from_dict(data, source="the configuration", name="custom"):
 
 def _positive(where, value, source, kind="number"):
     if not (value > 0) or (isinstance(value, float) and not math.isfinite(value)):
+        finite = "" if kind == "integer" else "finite "
         raise ConfigError(f"{where} = {value!r} in {source} is invalid: it must be a positive "
-                          f"finite {kind}.")
+                          f"{finite}{kind}.")
 
 
 def _validate(config, source="the configuration", warn=True):
@@ -340,6 +341,10 @@ def _validate(config, source="the configuration", warn=True):
     if warn and data.root and data.dataset != "mnist":
         logger.warning("data.root = %r in %s is ignored: it only applies to data.dataset = "
                        "\"mnist\".", data.root, source)
+    if warn and tr.eta_decay < 1 and tr.eta_decay_start > tr.epochs:
+        logger.warning("training.eta_decay = %g in %s never applies: eta_decay_start = %d is "
+                       "after the last epoch (%d). Lower eta_decay_start or raise epochs.",
+                       tr.eta_decay, source, tr.eta_decay_start, tr.epochs)
     if warn:
         _warn_overshoot(config, source)
 

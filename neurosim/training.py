@@ -181,14 +181,22 @@ class Trainer:
                                                           defaults.eta_decay_start))
         now = self.config.training
         trained = int(state.get("epoch", 0)) + (1 if state.get("next_batch", 0) else 0)
-        for epoch in range(1, trained + 1):
+        epochs = range(1, trained + 1)
+        for epoch in epochs:
             if not math.isclose(before.rate_scale(epoch), now.rate_scale(epoch), rel_tol=1e-12):
+                if all(before.rate_scale(e) == 1.0 for e in epochs):
+                    fix = f"Set eta_decay_start to {trained + 1} or later"
+                else:
+                    # Decayed epochs fix both values: any other pair rescales one of them.
+                    fix = (f"The run has trained decayed epochs, so keep eta_decay = "
+                           f"{before.eta_decay!r} and eta_decay_start = "
+                           f"{before.eta_decay_start!r}")
                 raise CheckpointError(
                     f"cannot resume: training.eta_decay = {now.eta_decay!r} and "
                     f"training.eta_decay_start = {now.eta_decay_start!r} change the learning "
                     f"rates of epoch {epoch}, which the checkpoint trained with eta_decay = "
                     f"{before.eta_decay!r} and eta_decay_start = {before.eta_decay_start!r}. "
-                    f"Set eta_decay_start to {trained + 1} or later, or start a new run.")
+                    f"{fix}, or start a new run.")
 
     def _check_resume_config(self, state, network):
         saved = state.get("config")
@@ -361,9 +369,12 @@ class Trainer:
             return self._metrics
         rng = np.random.default_rng(cfg.seed)
         logger.info("training %s with the %s engine: layers %s, %s, %d samples per epoch, "
-                    "%d epochs", self.config.name, engine.name, self.config.network.layers,
+                    "%d epoch%s", self.config.name, engine.name, self.config.network.layers,
                     "Initialized EP" if self.config.network.initialized else "plain EP",
-                    n_batches * cfg.batch_size, cfg.epochs)
+                    n_batches * cfg.batch_size, cfg.epochs, "" if cfg.epochs == 1 else "s")
+        if cfg.eta_decay < 1:
+            logger.info("learning rates: training.eta, times %g per epoch from epoch %d",
+                        cfg.eta_decay, cfg.eta_decay_start)
 
         for epoch in range(epoch_state.epoch, cfg.epochs):
             if epoch_state.epoch != epoch:

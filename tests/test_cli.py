@@ -23,13 +23,16 @@ def test_train_evaluate_and_list_models(tmp_path):
 
     result = run_cli("evaluate", "run", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    assert "test error s^f" in result.stdout
+    assert "run: epoch 2, test error s^f" in result.stdout
 
     result = run_cli("models", cwd=tmp_path)
     assert result.returncode == 0
     for name in ("mnist-784-500-10", "mnist-784-500x3-10", "mnist-784-500-10-ep",
                  "mnist-784-500x3-10-ep"):
         assert name in result.stdout
+    decay_row = next(line for line in result.stdout.splitlines()
+                     if line.startswith("mnist-784-500-10-decay "))
+    assert "eta=0.3,0.15 x0.7/epoch from 26, 35 epochs" in decay_row
 
 
 def test_resume_flag_continues_run(tmp_path):
@@ -62,3 +65,19 @@ def test_help_names_units(tmp_path):
     result = run_cli("train", "--help", cwd=tmp_path)
     assert result.returncode == 0
     assert "units of tau" in result.stdout
+
+
+def test_evaluate_names_a_partial_epoch():
+    from neurosim.cli import _trained_label
+
+    assert _trained_label({"epoch": 2, "next_batch": 1250}) == \
+        "epoch 2 and 1250 minibatches of epoch 3"
+    assert _trained_label({"epoch": 3, "next_batch": 0}) == "epoch 3"
+
+
+def test_trace_creates_the_output_folder(tmp_path):
+    result = run_cli("trace", "synthetic-small", "--engine", "dense", "--out",
+                     "new/deeper/trace.png", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "new" / "deeper" / "trace.png").stat().st_size > 0
+    assert (tmp_path / "new" / "deeper" / "trace.npz").exists()

@@ -268,3 +268,14 @@ def test_config_error_subprocess_has_no_traceback(tmp_path):
     assert "Traceback" not in result.stderr
     assert result.stderr.strip().splitlines() == one_line(result.stderr)
     assert len(one_line(result.stderr)) == 1
+
+
+@pytest.mark.parametrize("start, warns", [(1, False), (3, False), (4, True)])
+def test_config_decay_after_last_epoch_warns(tmp_path, caplog, start, warns):
+    path = write_model(tmp_path, {"epochs = 1": "epochs = 3",
+                                  "beta = 0.5": f"beta = 0.5\neta_decay = 0.5\n"
+                                                f"eta_decay_start = {start}"})
+    with caplog.at_level(logging.WARNING, logger="neurosim"):
+        load_config(path)
+    never = [r for r in caplog.records if "never applies" in r.getMessage()]
+    assert bool(never) == warns

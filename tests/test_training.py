@@ -163,3 +163,14 @@ def test_decay_preset_schedule_by_hand():
     assert training.rate_scale(25) == 1.0
     assert training.rate_scale(26) == pytest.approx(0.7)
     assert training.rate_scale(35) == pytest.approx(0.7 ** 10)  # 0.0282
+
+
+def test_resume_after_decayed_epochs_names_the_only_schedule(tmp_path):
+    run = tmp_path / "run"
+    decayed = _config("training.epochs=3", "training.eta_decay=0.5", "training.eta_decay_start=2")
+    Trainer(decayed, run, progress=False).fit()
+    later = _config("training.epochs=4", "training.eta_decay=0.5", "training.eta_decay_start=4")
+    with pytest.raises(CheckpointError, match="keep eta_decay = 0.5 and eta_decay_start = 2"):
+        Trainer(later, run, resume=True, progress=False).fit()
+    extended = _config("training.epochs=4", "training.eta_decay=0.5", "training.eta_decay_start=2")
+    assert len(Trainer(extended, run, resume=True, progress=False).fit()) == 4

@@ -8,7 +8,9 @@ __all__ = ["plot_learning_curves", "plot_projections", "summarize_run"]
 def summarize_run(rows):
     """Return the final, best and per-epoch test errors (in %) and the mean seconds per epoch."""
     def percent(key):
-        return [None if math.isnan(row[key]) else 100.0 * row[key] for row in rows]
+        # Rounded to 1e-6 %, far below one test sample, to keep 100 * 0.14 from printing
+        # as 14.000000000000002.
+        return [None if math.isnan(row[key]) else round(100.0 * row[key], 6) for row in rows]
 
     sf, minus = percent("test_error_sf"), percent("test_error_minus")
     seconds = [row["train_seconds"] + row["eval_seconds"] for row in rows]
