@@ -22,7 +22,8 @@ from .errors import RunDirectoryError
 
 __all__ = ["RunDirectory", "software_versions", "METRIC_COLUMNS"]
 
-#: Columns of metrics.csv, in order. Errors are fractions in [0, 1].
+#: Columns of metrics.csv, in order. Errors are fractions in [0, 1]. The seconds leave out
+#: time spent compiling (the first epoch of a Brian2 standalone run).
 METRIC_COLUMNS = (
     "epoch",
     "train_error_sf",

@@ -415,11 +415,13 @@ class Trainer:
                 start = epoch_state.next_batch
                 stop = min(n_batches, start + per_call)
                 index = order[start * cfg.batch_size:stop * cfg.batch_size]
-                began = time.perf_counter()
+                began, compiled = time.perf_counter(), _compile_seconds(engine)
                 # _check_finite reports overflow itself, naming the parameter and minibatches.
                 with np.errstate(over="ignore", invalid="ignore"):
                     stats = engine.train(x_train[index], targets[index], signs[start:stop])
-                epoch_state.seconds += time.perf_counter() - began
+                # A first call may compile the network (Brian2 standalone): not training time.
+                epoch_state.seconds += (time.perf_counter() - began
+                                        - (_compile_seconds(engine) - compiled))
                 self._check_finite(engine, stats, epoch_state.epoch, start + 1, stop)
                 epoch_state.stats.add(stats)
                 epoch_state.next_batch = stop
@@ -466,9 +468,9 @@ class Trainer:
 
     def _finish_epoch(self, engine, data, epoch_state):
         stats = epoch_state.stats
-        began = time.perf_counter()
+        began, compiled = time.perf_counter(), _compile_seconds(engine)
         result = engine.evaluate(data.x_test)
-        eval_seconds = time.perf_counter() - began
+        eval_seconds = time.perf_counter() - began - (_compile_seconds(engine) - compiled)
         test_sf, test_minus = result.errors(data.y_test)
         done = max(1, stats.samples)
         initialized = self.config.network.initialized
@@ -514,6 +516,11 @@ class Trainer:
 #: Settings a resumed run may change: the epoch count, and the learning-rate schedule as far
 #: as :meth:`Trainer._check_resume_schedule` allows.
 _EXTENSIBLE = {("training", "epochs"), ("training", "eta_decay"), ("training", "eta_decay_start")}
+
+
+def _compile_seconds(engine):
+    """Seconds the engine has spent compiling so far (0 for engines that compile nothing)."""
+    return float(getattr(engine, "compile_seconds", 0.0))
 
 
 def _percent(value):

@@ -53,6 +53,7 @@ class Brian2Engine(Engine):
         self.chunk_samples = int(chunk_samples)
         self._factory = SimulatorFactory(device)
         self._simulators = {}
+        self._compiled = 0.0
 
     @property
     def network(self):
@@ -97,7 +98,9 @@ class Brian2Engine(Engine):
         try:
             if key not in self._simulators:
                 spec = NetworkSpec.from_config(self.config, mode, size, start=start)
-                self._simulators[key] = self._factory.create(spec, standalone=mode != "record")
+                simulator = self._factory.create(spec, standalone=mode != "record")
+                self._compiled += getattr(simulator, "compile_seconds", 0.0)
+                self._simulators[key] = simulator
             return self._simulators[key].run(self._inputs(timed(size)))
         except StandaloneBuildError as exc:
             self._factory.fail(exc)
@@ -108,9 +111,11 @@ class Brian2Engine(Engine):
 
     @property
     def compile_seconds(self):
-        """Seconds spent compiling C++ standalone networks for this engine (0 if cached)."""
-        return sum(getattr(simulator, "compile_seconds", 0.0)
-                   for simulator in self._simulators.values())
+        """Seconds spent compiling C++ standalone networks for this engine (0 if cached).
+
+        The total only grows: networks dropped after a failed binary keep their count.
+        """
+        return self._compiled
 
     @property
     def device_name(self):
