@@ -52,8 +52,8 @@ def plot_learning_curves(panels, path, title=None, xlabel="epoch"):
     from matplotlib.ticker import FuncFormatter, MaxNLocator
 
     percent = FuncFormatter(lambda value, _pos: f"{value:g}")
-    # Label only the minor ticks at 2, 3, 4 and 5 times a power of ten, so labels do not overlap.
-    sparse = FuncFormatter(lambda value, _pos: f"{value:g}" if f"{value:e}"[0] in "2345" else "")
+    # Label the minor ticks at 2, 3, 4, 5 and 7 times a power of ten only, so none overlap.
+    sparse = FuncFormatter(lambda value, _pos: f"{value:g}" if f"{value:e}"[0] in "23457" else "")
     n = max(1, len(panels))
     cols = min(n, 2)
     rows = math.ceil(n / cols)
