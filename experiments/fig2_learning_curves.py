@@ -36,6 +36,9 @@ def main():
                         "runs too slow for whole epochs)")
     p.add_argument("--no-plot", action="store_true", help="train, but write no summary or figure")
     p.add_argument("--plot-only", action="store_true", help="write the summary and figure only")
+    p.add_argument("--max-rms-log", type=float, default=0.2, metavar="R",
+                   help="reject a projection whose fit misses log(error) by more than R, "
+                        "root mean square over the fitted epochs (default 0.2, about 20 %%)")
     p.add_argument("--title", default="MNIST test error: plain EP and Initialized EP",
                    help="title of the figure")
     p.add_argument("--project-skip", type=int, default=1, metavar="K",
@@ -61,7 +64,8 @@ def main():
         panel = f"{spec.panel} (smoke: {SMOKE_HIDDEN} hidden)" if args.smoke else spec.panel
         summary[spec.name] = {"panel": panel, "label": spec.label,
                               "engine": run_engine(out / spec.name), **summarize_run(rows),
-                              **_projections(rows, spec.epochs, args.project_skip)}
+                              **_projections(rows, spec.epochs, args.project_skip,
+                                             args.max_rms_log)}
         panels.setdefault(panel, []).append((spec.label, summary[spec.name]))
     write_json(out / "summary.json", summary)
     xlabel = f"epoch of {args.max_samples} samples" if args.max_samples else "epoch"
@@ -69,7 +73,7 @@ def main():
                          title=args.title)
     projected = {}
     for name, run in summary.items():
-        if run.get("projection", {}).get("minus"):
+        if "projection" in run:
             projected.setdefault(run["panel"], []).append((run["label"], run))
     if projected:
         plot_projections(projected, out / "fig2-projection.png",
@@ -78,18 +82,19 @@ def main():
         print(f"{name:30s} {run['epochs']:3d} epochs  s^f {_pct(run['final_sf'])}  "
               f"s- {_pct(run['final_minus'])}  ({run['seconds_per_epoch']:.0f} s/epoch)")
         projected = run.get("projection", {})
-        if projected.get("minus"):
-            sf = projected["sf"]["value"] if projected.get("sf") else None
+        if _fitted(projected.get("minus")):
+            sf = projected["sf"]["value"] if _fitted(projected.get("sf")) else None
             print(f"{'':30s} projected to epoch {projected['epoch']}: s^f {_pct(sf)}  "
                   f"s- {_pct(projected['minus']['value'])}")
     return 0
 
 
-def _projections(rows, planned, skip):
+def _projections(rows, planned, skip, max_rms_log):
     """Power-law projections of an unfinished run to its planned epochs, and a back-test.
 
     ``projection`` fits every epoch so far (after the first ``skip``) and reads the fit at
-    ``planned``. A finished run of at least 20 epochs gets ``backtest`` instead: the fit of
+    ``planned``; a fit whose residuals of ``log(err)`` exceed ``max_rms_log`` (root mean
+    square) is recorded as rejected instead. A finished run of at least 20 epochs gets ``backtest`` instead: the fit of
     its first 10 epochs read at its last epoch, beside the mean of its last 5 epochs, which
     shows how far such projections can be trusted.
     """
@@ -101,10 +106,17 @@ def _projections(rows, planned, skip):
         result["projection"] = {"epoch": planned, "from_epochs": done}
         for key, curve in curves.items():
             fit = project_curve(curve, planned, skip=skip)
-            if fit is not None:
+            if fit is None:
+                result["projection"][key] = None
+            elif fit.rms_log > max_rms_log:
+                # A curve that the power law misses (a plateau, then a drop; or jumps up and
+                # down) says nothing about its later epochs through this fit.
+                result["projection"][key] = {"rejected": "the power law does not fit the curve",
+                                             "rms_log": fit.rms_log}
+            else:
                 # An error rate lies in [0, 100] %, however wide the fitted range.
                 fit.low, fit.high = max(fit.low, 0.0), min(fit.high, 100.0)
-            result["projection"][key] = fit.as_dict() if fit else None
+                result["projection"][key] = fit.as_dict()
     elif done >= 20:
         result["backtest"] = {"fit_epochs": 10, "epoch": done}
         for key, curve in curves.items():
@@ -114,6 +126,11 @@ def _projections(rows, planned, skip):
                 "projected": fit.value, "low": fit.low, "high": fit.high,
                 "measured_mean_last_5": sum(last) / len(last)}
     return result
+
+
+def _fitted(projection):
+    """True for a projection that holds a fit (not None and not rejected)."""
+    return bool(projection) and "value" in projection
 
 
 def _pct(value):

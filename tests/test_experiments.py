@@ -68,3 +68,19 @@ def test_gradient_check_smoke_converges_as_beta_shrinks(tmp_path):
         smallest = check["by_beta"][-1]
         assert smallest["symmetric"]["relative_error"] < 1e-3
         assert smallest["plus"]["cosine"] > 0.999
+
+
+def test_fig2_projects_unfinished_runs_within_bounds(tmp_path):
+    _run("fig2_learning_curves.py", tmp_path, "--only", "deep-t20-ep", "--epochs", "5",
+         "--max-rms-log", "0.05")
+    projection = json.loads((tmp_path / "summary.json").read_text())["deep-t20-ep"]["projection"]
+    assert projection["epoch"] == 200
+    assert projection["from_epochs"] == 5
+    assert projection["sf"] is None  # plain EP has no feedforward prediction
+    fit = projection["minus"]
+    if fit is not None and "rejected" in fit:
+        assert fit["rms_log"] > 0.05
+    elif fit is not None:
+        assert fit["rms_log"] <= 0.05
+        assert 0.0 <= fit["low"] <= fit["value"] <= fit["high"] <= 100.0
+    assert (tmp_path / "fig2-projection.png").exists()

@@ -107,6 +107,7 @@ def plot_projections(panels, path, title=None):
     from .projection import power_law
 
     percent = FuncFormatter(lambda value, _pos: f"{value:g}")
+    sparse = FuncFormatter(lambda value, _pos: f"{value:g}" if f"{value:e}"[0] in "25" else "")
     n = max(1, len(panels))
     fig, axes = plt.subplots(1, n, figsize=(5.2 * n, 3.8), squeeze=False)
     for ax, (panel, runs) in zip(axes.flat, panels.items()):
@@ -124,7 +125,7 @@ def plot_projections(panels, path, title=None):
                         markersize=3, label=f"{label}, {name}")
                 plotted_values += [v for v in measured if not math.isnan(v)]
                 fit = projection.get(key)
-                if not fit:
+                if not fit or "value" not in fit:
                     continue
                 plotted_values.append(fit["value"])
                 grid = np.geomspace(1, projection["epoch"], 200)
@@ -140,7 +141,7 @@ def plot_projections(panels, path, title=None):
             ax.set_ylim(0.5 * min(plotted_values), 1.5 * max(plotted_values))
         ax.xaxis.set_major_formatter(percent)
         ax.yaxis.set_major_formatter(percent)
-        ax.yaxis.set_minor_formatter(percent)
+        ax.yaxis.set_minor_formatter(sparse)
         ax.tick_params(axis="y", which="minor", labelsize=7)
         ax.set_title(panel, fontsize=10)
         ax.set_xlabel("epoch")
