@@ -93,8 +93,8 @@ def _projections(rows, planned, skip, max_rms_log):
     """Power-law projections of an unfinished run to its planned epochs, and a back-test.
 
     ``projection`` fits every epoch so far (after the first ``skip``) and reads the fit at
-    ``planned``; a fit whose residuals of ``log(err)`` exceed ``max_rms_log`` (root mean
-    square) is recorded as rejected instead. A finished run of at least 20 epochs gets ``backtest`` instead: the fit of
+    ``planned``. When the root mean square of the fit's residuals of ``log(err)`` exceeds
+    ``max_rms_log``, the projection is recorded as rejected. A finished run of at least 20 epochs gets ``backtest`` instead: the fit of
     its first 10 epochs read at its last epoch, beside the mean of its last 5 epochs, which
     shows how far such projections can be trusted.
     """
@@ -109,8 +109,8 @@ def _projections(rows, planned, skip, max_rms_log):
             if fit is None:
                 result["projection"][key] = None
             elif fit.rms_log > max_rms_log:
-                # A curve that the power law misses (a plateau, then a drop; or jumps up and
-                # down) says nothing about its later epochs through this fit.
+                # The power law misses such a curve (a plateau, then a drop, or jumps up and
+                # down), so its value at a later epoch would mean nothing.
                 result["projection"][key] = {"rejected": "the power law does not fit the curve",
                                              "rms_log": fit.rms_log}
             else:
@@ -129,7 +129,7 @@ def _projections(rows, planned, skip, max_rms_log):
 
 
 def _fitted(projection):
-    """True for a projection that holds a fit (not None and not rejected)."""
+    """True for a projection with a fit in it (neither None nor rejected)."""
     return bool(projection) and "value" in projection
 
 
