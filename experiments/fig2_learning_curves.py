@@ -90,13 +90,14 @@ def main():
 
 
 def _projections(rows, planned, skip, max_rms_log):
-    """Power-law projections of an unfinished run to its planned epochs, and a back-test.
+    """Return power-law projections of an unfinished run to its planned epochs, or a back-test.
 
     ``projection`` fits every epoch so far (after the first ``skip``) and reads the fit at
     ``planned``. When the root mean square of the fit's residuals of ``log(err)`` exceeds
-    ``max_rms_log``, the projection is recorded as rejected. A finished run of at least 20 epochs gets ``backtest`` instead: the fit of
-    its first 10 epochs read at its last epoch, beside the mean of its last 5 epochs, which
-    shows how far such projections can be trusted.
+    ``max_rms_log``, the projection is recorded as rejected. A finished run of at least 20
+    epochs gets ``backtest`` instead: the fit of its first 10 epochs read at its last epoch,
+    beside the mean of its last 5 epochs, which shows how far such projections can be
+    trusted.
     """
     done = len(rows)
     curves = {key: [None if math.isnan(row[f"test_error_{key}"]) else
@@ -129,7 +130,7 @@ def _projections(rows, planned, skip, max_rms_log):
 
 
 def _fitted(projection):
-    """True for a projection with a fit in it (neither None nor rejected)."""
+    """Return True for a projection with a fit in it (neither None nor rejected)."""
     return bool(projection) and "value" in projection
 
 

@@ -285,7 +285,7 @@ def _make_parent(path):
 
 
 def _trained_label(state):
-    """Say how far the checkpoint's run got: "epoch 2", or the minibatches of a partial one."""
+    """Return how far the checkpoint's run got: "epoch 2", or the minibatches of a partial one."""
     epoch, batch = int(state.get("epoch", 0)), int(state.get("next_batch", 0))
     if batch:
         return f"epoch {epoch} and {batch} minibatches of epoch {epoch + 1}"

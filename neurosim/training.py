@@ -419,7 +419,8 @@ class Trainer:
                 # _check_finite reports overflow itself, naming the parameter and minibatches.
                 with np.errstate(over="ignore", invalid="ignore"):
                     stats = engine.train(x_train[index], targets[index], signs[start:stop])
-                # A first call may compile the network (Brian2 standalone): not training time.
+                # A first call may compile the network (Brian2 standalone), which is not
+                # training time.
                 epoch_state.seconds += (time.perf_counter() - began
                                         - (_compile_seconds(engine) - compiled))
                 self._check_finite(engine, stats, epoch_state.epoch, start + 1, stop)
@@ -519,7 +520,7 @@ _EXTENSIBLE = {("training", "epochs"), ("training", "eta_decay"), ("training", "
 
 
 def _compile_seconds(engine):
-    """Seconds the engine has spent compiling so far (0 for engines that compile nothing)."""
+    """Return the seconds the engine has spent compiling so far (0 if it compiles nothing)."""
     return float(getattr(engine, "compile_seconds", 0.0))
 
 

@@ -112,9 +112,8 @@ def test_rate_scale_follows_the_schedule_by_hand():
     assert _config().training.rate_scale(40) == 1.0
 
 
-def test_decayed_epochs_barely_move_the_parameters(tmp_path):
-    one = Trainer(_config("training.epochs=1"), tmp_path / "one", progress=False)
-    one.fit()
+def test_decayed_epochs_barely_move_parameters(tmp_path):
+    Trainer(_config("training.epochs=1"), tmp_path / "one", progress=False).fit()
     # From epoch 2 on the rates are 1e-9 of their value: three epochs end where one did.
     three = _config("training.epochs=3", "training.eta_decay=1e-9", "training.eta_decay_start=2")
     Trainer(three, tmp_path / "three", progress=False).fit()
@@ -131,7 +130,7 @@ def test_decayed_epochs_barely_move_the_parameters(tmp_path):
     assert distance(full, after_one) > 1e-4
 
 
-def test_resume_accepts_a_schedule_for_the_epochs_still_to_come(tmp_path):
+def test_resume_accepts_later_schedule(tmp_path):
     run = tmp_path / "run"
     Trainer(_config("training.epochs=2"), run, progress=False).fit()
     tail = _config("training.epochs=3", "training.eta_decay=0.5", "training.eta_decay_start=3")
@@ -140,7 +139,7 @@ def test_resume_accepts_a_schedule_for_the_epochs_still_to_come(tmp_path):
     assert load_config(run / "config.toml").training.eta_decay == 0.5
 
 
-def test_resume_rejects_a_schedule_that_rewrites_trained_epochs(tmp_path):
+def test_resume_rejects_schedule_for_trained_epochs(tmp_path):
     run = tmp_path / "run"
     Trainer(_config("training.epochs=2"), run, progress=False).fit()
     early = _config("training.epochs=3", "training.eta_decay=0.5", "training.eta_decay_start=2")
@@ -166,7 +165,7 @@ def test_decay_preset_schedule_by_hand():
     assert training.rate_scale(35) == pytest.approx(0.7 ** 10)  # 0.0282
 
 
-def test_resume_after_decayed_epochs_names_the_only_schedule(tmp_path):
+def test_resume_after_decay_keeps_schedule(tmp_path):
     run = tmp_path / "run"
     decayed = _config("training.epochs=3", "training.eta_decay=0.5", "training.eta_decay_start=2")
     Trainer(decayed, run, progress=False).fit()
@@ -198,6 +197,6 @@ def test_compile_time_is_not_training_time(tmp_path, monkeypatch):
     monkeypatch.setattr(training, "make_engine",
                         lambda name, network, config, **options: _CompilingEngine(network, config))
     metrics = Trainer(_config("training.epochs=1"), tmp_path / "run", progress=False).fit()
-    # The 600 samples of synthetic-small train in a few hundredths of a second here; the
-    # second of compiling must not show up in the epoch's training time.
+    # The 600 samples of synthetic-small train in a few hundredths of a second here, so
+    # the second of compiling must not show up in the epoch's training time.
     assert 0 < metrics[0]["train_seconds"] < 0.5

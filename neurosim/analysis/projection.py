@@ -1,15 +1,15 @@
 """Project a learning curve to a later epoch by fitting a decaying power law.
 
-Long runs (the paper trains its deep network for 200 epochs) often stop early on a small
-machine. This module models the test error of such a run as a power law that decays to a
-floor,
+Long runs often stop early on a small machine: O'Connor, Gavves and Welling (2019) train
+their deep network for 200 epochs, which takes hours per run on two cores. This module
+models the test error of such a run as a power law that decays to a floor,
 
     err(e) = a + b e^(-c),      a, b >= 0,  c > 0,
 
 where ``e`` is the epoch, ``a`` the error the curve approaches and ``c`` how fast it gets
-there. :func:`project_curve` fits it by least squares on the logarithm of the error (so that
-a drop from 10 % to 5 % weighs as much as one from 2 % to 1 %) and reads the fit at a later
-epoch. The projection is an extrapolation: it assumes the curve keeps its shape, and the
+there. :func:`project_curve` fits it by least squares on the logarithm of the error, so
+that a drop from 10 % to 5 % weighs as much as one from 2 % to 1 %. It then reads the fit at
+a later epoch. The projection is an extrapolation: it assumes the curve keeps its shape, and the
 returned range only reflects how well the fitted epochs pin the parameters down.
 """
 
@@ -20,7 +20,7 @@ import numpy as np
 
 __all__ = ["Projection", "project_curve", "power_law"]
 
-#: Fewest epochs with a finite error that a fit needs (three parameters, one to spare).
+#: Minimum number of epochs with a finite error for a fit (three parameters, one to spare).
 MIN_EPOCHS = 4
 
 

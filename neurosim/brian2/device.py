@@ -98,11 +98,15 @@ class SimulatorFactory:
         self._announce(spec.mode, f"in runtime mode ({target})")
         return simulator
 
-    def _announce(self, mode, how):
-        """Log once per engine how the networks of one mode run (each size has its own)."""
-        if (mode, how) not in self._announced:
-            self._announced.add((mode, how))
-            logger.info("Brian2 engine: the %s network runs %s", mode, how)
+    def _announce(self, mode, manner):
+        """Log how the networks of ``mode`` run, once per engine and manner.
+
+        Each run size and start gets its own simulator, so without this the same line would
+        repeat for every one of them.
+        """
+        if (mode, manner) not in self._announced:
+            self._announced.add((mode, manner))
+            logger.info("Brian2 engine: the %s network runs %s", mode, manner)
 
     def fail(self, error):
         """Record that C++ standalone mode failed with ``error`` and warn once."""
