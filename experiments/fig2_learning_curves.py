@@ -45,6 +45,12 @@ def main():
                    help="leave out the first K epochs when projecting an unfinished run to its "
                         "planned epochs (default 1)")
     args = p.parse_args()
+    if args.project_skip < 0:
+        p.error(f"--project-skip {args.project_skip} is invalid: give 0 or more epochs to "
+                "leave out.")
+    if not args.max_rms_log > 0:
+        p.error(f"--max-rms-log {args.max_rms_log:g} is invalid: give a positive number, such "
+                "as the default 0.2.")
     out = setup(args)
 
     specs = load_runs(args.config)

@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -84,3 +86,13 @@ def test_fig2_projects_unfinished_runs_within_bounds(tmp_path):
         assert fit["rms_log"] <= 0.05
         assert 0.0 <= fit["low"] <= fit["value"] <= fit["high"] <= 100.0
     assert (tmp_path / "fig2-projection.png").exists()
+
+
+@pytest.mark.parametrize("option, value", [("--max-rms-log", "0"), ("--project-skip", "-1")])
+def test_fig2_rejects_invalid_projection_option(tmp_path, option, value):
+    env = {**os.environ, "OPENBLAS_NUM_THREADS": "1"}
+    result = subprocess.run([sys.executable, str(ROOT / "experiments" / "fig2_learning_curves.py"),
+                             "--smoke", "--out", str(tmp_path), option, value],
+                            capture_output=True, text=True, env=env, timeout=120)
+    assert result.returncode == 2
+    assert f"{option} {value} is invalid" in result.stderr
